@@ -1,1 +1,6 @@
-return 0;
+using System.Text;
+using Agora.Cli;
+
+Console.OutputEncoding = new UTF8Encoding(false);
+Console.InputEncoding = new UTF8Encoding(false);
+return AgoraCli.Run(args, new Terminal(Console.In, Console.Out, Console.Error));
