@@ -224,7 +224,8 @@ internal sealed unsafe class GgufParser
         return GgufValue.TypedArray(elementType, items);
     }
 
-    static int MinimumSize(GgufValueType type) => type switch
+    /// <summary>Bytes a value of this type takes at least in the file (exactly, for scalars).</summary>
+    internal static int MinimumSize(GgufValueType type) => type switch
     {
         GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.Bool => 1,
         GgufValueType.UInt16 or GgufValueType.Int16 => 2,
