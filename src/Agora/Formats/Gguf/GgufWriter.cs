@@ -178,7 +178,7 @@ public sealed unsafe class GgufWriter
         output.UInt64((ulong)_metadata.Count);
         foreach (var (key, value) in _metadata)
         {
-            output.String(key);
+            output.String(key, null);
             output.UInt32((uint)value.Type);
             output.Value(value);
         }
@@ -186,7 +186,7 @@ public sealed unsafe class GgufWriter
         long offset = 0;
         foreach (var t in _tensors)
         {
-            output.String(t.Name);
+            output.String(t.Name, null);
             output.UInt32((uint)t.Shape.Length);
             foreach (long d in t.Shape) output.UInt64((ulong)d);
             output.UInt32((uint)t.Type);
@@ -234,8 +234,15 @@ public sealed unsafe class GgufWriter
             stream.Write(b);
         }
 
-        public void String(string s)
+        /// <summary>A string as UTF-8, or as the bytes it was read from when those were not valid UTF-8.</summary>
+        public void String(string s, byte[]? invalidUtf8)
         {
+            if (invalidUtf8 != null)
+            {
+                UInt64((ulong)invalidUtf8.Length);
+                stream.Write(invalidUtf8);
+                return;
+            }
             int n = Encoding.UTF8.GetByteCount(s);
             UInt64((ulong)n);
             var buffer = ArrayPool<byte>.Shared.Rent(n);
@@ -257,7 +264,7 @@ public sealed unsafe class GgufWriter
             switch (value.Type)
             {
                 case GgufValueType.String:
-                    String(value.AsString());
+                    String(value.AsString(), value.InvalidUtf8);
                     break;
                 case GgufValueType.Array:
                     Array(value);
@@ -278,7 +285,7 @@ public sealed unsafe class GgufWriter
             switch (items)
             {
                 case string[] strings:
-                    foreach (var s in strings) String(s);
+                    for (int i = 0; i < strings.Length; i++) String(strings[i], value.InvalidUtf8At(i));
                     break;
                 case GgufValue[] arrays:
                     foreach (var a in arrays) Array(a);
