@@ -58,7 +58,8 @@ internal sealed unsafe class GgufParser
         ulong tensorCount = ReadUInt64();
         long kvCountAt = _pos;
         ulong kvCount = ReadUInt64();
-        // Cheapest possible entries: a tensor info is 24 bytes (empty name, no dims), a key-value 13 (empty key, a uint8).
+        // Counts are checked against the cheapest possible entries: a key-value takes at least 13 bytes
+        // (empty key, type, a uint8), a tensor info 24 (empty name, no dims, type, offset).
         CheckCount(kvCount, 13, "metadata entries", kvCountAt);
 
         var metadata = new OrderedDictionary<string, GgufValue>((int)Math.Min(kvCount, 4096), StringComparer.Ordinal);
@@ -113,7 +114,6 @@ internal sealed unsafe class GgufParser
                 throw Error($"tensor '{name}' shape [{string.Join(", ", shape.Take(d + 1))}...] has more elements than fit in 64 bits", dimAt);
             elements *= (long)dim;
         }
-        if (shape.Contains(0)) elements = 0;
 
         long typeAt = _pos;
         uint typeId = ReadUInt32();

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Collections.ObjectModel;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -21,6 +22,7 @@ public sealed unsafe class GgufWriter
     sealed record PendingTensor(string Name, GgmlType Type, long[] Shape, long ByteSize, TensorDataWriter Write);
 
     readonly OrderedDictionary<string, GgufValue> _metadata = new(StringComparer.Ordinal);
+    readonly ReadOnlyDictionary<string, GgufValue> _metadataView;
     readonly List<PendingTensor> _tensors = [];
     readonly HashSet<string> _tensorNames = new(StringComparer.Ordinal);
 
@@ -32,6 +34,7 @@ public sealed unsafe class GgufWriter
         if (version is not (2 or 3))
             throw new ArgumentOutOfRangeException(nameof(version), $"GGUF version {version} cannot be written (2 or 3)");
         Version = version;
+        _metadataView = new(_metadata);
     }
 
     /// <summary>A writer holding all metadata and tensors of <paramref name="source"/>, which must stay open until written.</summary>
@@ -43,7 +46,8 @@ public sealed unsafe class GgufWriter
         return writer;
     }
 
-    public IReadOnlyDictionary<string, GgufValue> Metadata => _metadata;
+    /// <summary>The metadata so far, in the order it will be written.</summary>
+    public IReadOnlyDictionary<string, GgufValue> Metadata => _metadataView;
 
     public int TensorCount => _tensors.Count;
 
@@ -126,7 +130,6 @@ public sealed unsafe class GgufWriter
             if (d != 0 && elements > long.MaxValue / d) throw new ArgumentException($"tensor '{name}' is too large", nameof(shape));
             elements *= d;
         }
-        if (shape.Contains(0)) elements = 0;
         long row = shape.Length > 0 ? shape[0] : 1;
         if (row % GgmlTypeInfo.BlockSize(type) != 0)
             throw new ArgumentException($"tensor '{name}' rows of {row} elements are not a multiple of the {type} block size {GgmlTypeInfo.BlockSize(type)}", nameof(shape));
