@@ -10,7 +10,7 @@ public enum GgmlType : uint
     Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
     IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22, IQ4_XS = 23,
     I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
-    TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
+    TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39, NVFP4 = 40, Q1_0 = 41,
 }
 
 /// <summary>Block geometry of each <see cref="GgmlType"/>: a row of n elements occupies n / BlockSize blocks of TypeSize bytes.</summary>
@@ -28,6 +28,7 @@ public static class GgmlTypeInfo
         (GgmlType.IQ2_XXS, 256, 66), (GgmlType.IQ2_XS, 256, 74), (GgmlType.IQ3_XXS, 256, 98), (GgmlType.IQ1_S, 256, 50),
         (GgmlType.IQ4_NL, 32, 18), (GgmlType.IQ3_S, 256, 110), (GgmlType.IQ2_S, 256, 82), (GgmlType.IQ4_XS, 256, 136),
         (GgmlType.IQ1_M, 256, 56), (GgmlType.TQ1_0, 256, 54), (GgmlType.TQ2_0, 256, 66), (GgmlType.MXFP4, 32, 17),
+        (GgmlType.NVFP4, 64, 36), (GgmlType.Q1_0, 128, 18),
     ];
 
     static readonly int[] BlockSizes = new int[64];
