@@ -169,5 +169,94 @@ public class CheckpointTests
         }
     }
 
+    [Fact]
+    public void QuantizedRowsAreReorderedWhole()
+    {
+        var dir = Directory.CreateTempSubdirectory("agora-ckpt-").FullName;
+        try
+        {
+            // 2 heads of 4 dims: 8 rows of one Q8_0 block (34 bytes) each, every byte tagged with its GGUF row.
+            const int rows = 8, rowBytes = 34;
+            var data = new byte[rows * rowBytes];
+            for (int r = 0; r < rows; r++) data.AsSpan(r * rowBytes, rowBytes).Fill((byte)r);
+            var writer = new GgufWriter();
+            writer.Add("general.architecture", GgufValue.String("llama"));
+            foreach (var (key, value) in new (string, uint)[] { ("context_length", 16), ("embedding_length", 8), ("block_count", 1),
+                ("feed_forward_length", 16), ("attention.head_count", 2), ("attention.head_count_kv", 2), ("vocab_size", 4) })
+                writer.Add($"llama.{key}", GgufValue.UInt32(value));
+            writer.Add("llama.attention.layer_norm_rms_epsilon", GgufValue.Float32(1e-5f));
+            writer.AddTensor("blk.0.attn_q.weight", GgmlType.Q8_0, [32, rows], data);
+            var path = Path.Combine(dir, "q8.gguf");
+            writer.Write(path);
+
+            using var c = Checkpoint.Open(path);
+            var q = c.Get("model.layers.0.self_attn.q_proj.weight");
+            Assert.True(q.IsReordered);
+            Assert.Equal([8L, 32L], q.Shape);
+            var order = GgufRowOrder.Rope(path, q.SourceName, rows, 2);
+            Assert.Equal([0, 2, 1, 3, 4, 6, 5, 7], order);
+            for (int r = 0; r < rows; r++)
+                Assert.True(q.Data.Slice(r * rowBytes, rowBytes).IndexOfAnyExcept((byte)order[r]) < 0, $"row {r}");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void ShardedBloomFolderWithBareNamesReadsUnderCanonicalNames()
+    {
+        var source = Fixtures.Require("models", "bloom-a", "hf");
+        var dir = Directory.CreateTempSubdirectory("agora-ckpt-").FullName;
+        try
+        {
+            File.Copy(Path.Combine(source, "config.json"), Path.Combine(dir, "config.json"));
+            using var whole = Agora.Formats.Safetensors.SafetensorsFile.Open(Path.Combine(source, "model.safetensors"));
+            var shards = new[] { "a.safetensors", "b.safetensors" };
+            var writers = shards.Select(_ => new Agora.Formats.Safetensors.SafetensorsWriter()).ToArray();
+            var map = new Dictionary<string, string>();
+            for (int i = 0; i < whole.Tensors.Count; i++)
+            {
+                // As BloomModel saves them: without the "transformer." prefix.
+                var bare = whole.Tensors[i].Name["transformer.".Length..];
+                writers[i % 2].Add(whole, whole.Tensors[i], bare);
+                map[bare] = shards[i % 2];
+            }
+            for (int i = 0; i < 2; i++) writers[i].Write(Path.Combine(dir, shards[i]));
+            Agora.Formats.Safetensors.SafetensorsIndex.Write(Path.Combine(dir, Agora.Formats.Safetensors.SafetensorsIndex.FileName), map, 0);
+
+            using var sharded = Checkpoint.Open(dir);
+            using var original = Checkpoint.Open(source);
+            Assert.Equal(original.Tensors.Select(t => t.Name).Order(), sharded.Tensors.Select(t => t.Name).Order());
+            foreach (var t in original.Tensors)
+                Assert.True(t.Data.SequenceEqual(sharded.Get(t.Name).Data), t.Name);
+            Assert.Equal(original.Config, sharded.Config);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void HfTensorOfAnUncomputableDTypeIsRefusedByName()
+    {
+        var dir = Directory.CreateTempSubdirectory("agora-ckpt-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "config.json"), """{"model_type": "llama"}""");
+            var writer = new Agora.Formats.Safetensors.SafetensorsWriter();
+            writer.Add("model.mask", Agora.Formats.Safetensors.SafetensorsDType.U8, [4], new byte[4]);
+            writer.Write(Path.Combine(dir, "model.safetensors"));
+            var e = Assert.Throws<AgoraFormatException>(() => Checkpoint.Open(dir));
+            Assert.Contains("'model.mask' has dtype U8", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     static float[] ToFloats(CheckpointTensor t) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.Data).ToArray();
 }
