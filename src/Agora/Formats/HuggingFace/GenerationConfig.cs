@@ -22,20 +22,17 @@ public sealed record GenerationConfig
     public static GenerationConfig Load(string path)
     {
         using var document = FormatJson.ReadFile(path, "generation config");
-        return Read(path, document);
+        return Read(JsonFields.Root(path, document));
     }
 
     public static GenerationConfig Parse(string json, string path = "generation_config.json")
     {
         using var document = FormatJson.Parse(path, System.Text.Encoding.UTF8.GetBytes(json), 0, "generation config");
-        return Read(path, document);
+        return Read(JsonFields.Root(path, document));
     }
 
-    static GenerationConfig Read(string path, System.Text.Json.JsonDocument document)
+    static GenerationConfig Read(JsonFields f)
     {
-        if (document.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object)
-            throw new AgoraFormatException(path, "expected a JSON object");
-        var f = new JsonFields(path, document.RootElement);
         double temperature = f.Double("temperature") ?? 1.0;
         if (temperature < 0) throw f.Error("temperature", $"is {temperature}, expected zero or more");
         double topP = f.Double("top_p") ?? 1.0;

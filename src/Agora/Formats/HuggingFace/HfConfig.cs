@@ -43,26 +43,20 @@ public sealed record HfConfig
     public static HfConfig Load(string path)
     {
         using var document = FormatJson.ReadFile(path, "config");
-        if (document.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object)
-            throw new AgoraFormatException(path, "expected a JSON object");
-        return Read(new JsonFields(path, document.RootElement));
+        return Read(JsonFields.Root(path, document));
     }
 
     /// <summary>Parses config JSON held in memory; <paramref name="path"/> names it in errors.</summary>
     public static HfConfig Parse(string json, string path = "config.json")
     {
         using var document = FormatJson.Parse(path, System.Text.Encoding.UTF8.GetBytes(json), 0, "config");
-        if (document.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object)
-            throw new AgoraFormatException(path, "expected a JSON object");
-        return Read(new JsonFields(path, document.RootElement));
+        return Read(JsonFields.Root(path, document));
     }
 
     static HfConfig Read(JsonFields f)
     {
         var modelType = f.String("model_type") ?? throw f.Error("model_type", "is missing");
-        var architectures = f.Get("architectures") is { ValueKind: System.Text.Json.JsonValueKind.Array } a
-            ? a.EnumerateArray().Select(x => x.ValueKind == System.Text.Json.JsonValueKind.String ? x.GetString()! : throw f.Error("architectures", "holds a non-string")).ToArray()
-            : [];
+        var architectures = f.Strings("architectures");
         var config = modelType switch
         {
             "llama" or "mistral" or "qwen2" => ReadLlamaFamily(f, modelType),

@@ -10,6 +10,12 @@ sealed class JsonFields(string path, JsonElement obj, string prefix = "")
 {
     public string Path => path;
 
+    /// <summary>The fields of a parsed document, which must be a JSON object.</summary>
+    public static JsonFields Root(string path, JsonDocument document) =>
+        document.RootElement.ValueKind == JsonValueKind.Object
+            ? new JsonFields(path, document.RootElement)
+            : throw new AgoraFormatException(path, $"expected a JSON object, found a JSON {FormatJson.Describe(document.RootElement.ValueKind)}");
+
     public bool Has(string key) => obj.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
 
     public bool IsExplicitNull(string key) => obj.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Null;
@@ -85,6 +91,13 @@ sealed class JsonFields(string path, JsonElement obj, string prefix = "")
         }
         if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int single) && single >= 0) return [single];
         throw Error(key, $"is {Show(v)}, expected a token id or a list of them");
+    }
+
+    public string[] Strings(string key)
+    {
+        if (Get(key) is not { } v) return [];
+        if (v.ValueKind != JsonValueKind.Array) throw Error(key, $"is {Show(v)}, expected a list of strings");
+        return [.. v.EnumerateArray().Select(x => x.ValueKind == JsonValueKind.String ? x.GetString()! : throw Error(key, $"holds {Show(x)}, expected strings"))];
     }
 
     /// <summary>A nested object, or null when absent.</summary>
