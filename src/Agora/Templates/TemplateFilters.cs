@@ -240,9 +240,10 @@ internal sealed partial class TemplateRenderer
         };
     }
 
+    // map and select/reject skip falsy inputs (None included) without iterating them, as Jinja's generators do.
     object? Map(object? value, CallArguments args)
     {
-        var items = Py.Iterate(value);
+        var items = Py.Truthy(value) ? Py.Iterate(value) : [];
         if (args.Positional.Count == 0)
         {
             var attribute = args.Keywords.FirstOrDefault(k => k.Key == "attribute");
@@ -259,7 +260,7 @@ internal sealed partial class TemplateRenderer
 
     object? Select(object? value, CallArguments args, bool attribute, bool keep)
     {
-        var items = Py.Iterate(value);
+        var items = Py.Truthy(value) ? Py.Iterate(value) : [];
         var position = 0;
         Func<object?, object?> get = x => x;
         if (attribute)
