@@ -14,7 +14,14 @@ internal static class PyJson
         null => null,
         JsonObject o => Dict(o.Select(p => (p.Key, FromNode(p.Value)))),
         JsonArray a => a.Select(FromNode).ToList(),
-        JsonValue v => FromElement(v.GetValueKind() == JsonValueKind.Undefined ? default : JsonSerializer.SerializeToElement(v)),
+        JsonValue v => v.GetValueKind() switch
+        {
+            JsonValueKind.String => v.GetValue<string>(),
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            JsonValueKind.Number => Number(v.ToJsonString()),
+            _ => null,
+        },
         _ => null,
     };
 
@@ -31,7 +38,7 @@ internal static class PyJson
 
     static object Number(string raw) =>
         raw.AsSpan().IndexOfAny(".eE") < 0 && long.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l)
-            ? l
+            ? (object)l
             : double.Parse(raw, NumberStyles.Float, CultureInfo.InvariantCulture);
 
     static PyDict Dict(IEnumerable<(string Key, object? Value)> pairs)

@@ -276,11 +276,11 @@ internal static class PyMethods
             if (!fromRight)
             {
                 var head = words.Take(m).Select(w => (object?)s[w.Start..w.End]).ToList();
-                head.Add(Py.Strip(s[words[m].Start..], null, left: false, right: true));
+                head.Add(s[words[m].Start..]);
                 return head;
             }
             var tail = words.Skip(words.Count - m).Select(w => (object?)s[w.Start..w.End]).ToList();
-            tail.Insert(0, Py.Strip(s[..words[words.Count - m - 1].End], null, left: true, right: false));
+            tail.Insert(0, s[..words[words.Count - m - 1].End]);
             return tail;
         }
         if (sep.Length == 0) throw TemplateException.Value("empty separator");

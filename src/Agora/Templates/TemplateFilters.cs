@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Numerics;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -97,7 +99,7 @@ internal sealed partial class TemplateRenderer
                 args.Bind(name);
                 return value switch
                 {
-                    long l => checked(Math.Abs(l)),
+                    long l => (object)checked(Math.Abs(l)),
                     double d => Math.Abs(d),
                     bool b => b ? 1L : 0L,
                     Undefined u => throw u.Fail(),
@@ -214,12 +216,33 @@ internal sealed partial class TemplateRenderer
         if (method == "common")
         {
             if (value is long or bool) return Py.ToLong(value);
-            return Math.Round(Py.ToDouble(value), Math.Clamp(precision, 0, 15), MidpointRounding.ToEven);
+            return RoundHalfEven(Py.ToDouble(value), precision);
         }
         if (method is not ("ceil" or "floor")) throw new TemplateException("FilterArgumentError", "method must be common, ceil or floor");
         var scale = Math.Pow(10, precision);
         var scaled = Py.ToDouble(value) * scale;
         return (method == "ceil" ? Math.Ceiling(scaled) : Math.Floor(scaled)) / scale;
+    }
+
+    /// <summary>Python's round(x, n): half-even on the double's exact binary value, not on its decimal rendering.</summary>
+    static double RoundHalfEven(double x, int digits)
+    {
+        if (!double.IsFinite(x) || x == 0 || digits > 300) return x;
+        if (digits < -308) return 0.0 * x;
+        var bits = BitConverter.DoubleToInt64Bits(x);
+        var exponent = (int)((bits >> 52) & 0x7FF);
+        var mantissa = bits & 0xFFFFFFFFFFFFFL;
+        if (exponent == 0) exponent++; else mantissa |= 1L << 52;
+        exponent -= 1075; // |x| = mantissa * 2^exponent
+        BigInteger numerator = mantissa, denominator = BigInteger.One;
+        if (exponent > 0) numerator <<= exponent; else denominator <<= -exponent;
+        if (digits >= 0) numerator *= BigInteger.Pow(10, digits); else denominator *= BigInteger.Pow(10, -digits);
+        var q = BigInteger.DivRem(numerator, denominator, out var r);
+        var twice = r * 2;
+        if (twice > denominator || (twice == denominator && !q.IsEven)) q += 1;
+        var text = q.ToString(CultureInfo.InvariantCulture) + "e" + (-digits).ToString(CultureInfo.InvariantCulture);
+        var rounded = double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
+        return x < 0 ? -rounded : rounded;
     }
 
     // ---- attribute paths, map/select ----

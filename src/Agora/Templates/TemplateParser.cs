@@ -13,6 +13,8 @@ internal sealed class TemplateParser
     int nesting;
     int loopDepth;
     readonly Stack<string> openBlocks = new();
+    // Names read inside the macro bodies being parsed (Jinja decides from them whether a macro takes varargs/kwargs).
+    readonly Stack<HashSet<string>> macroNames = new();
 
     TemplateParser(List<Token> tokens, string origin)
     {
@@ -203,11 +205,8 @@ internal sealed class TemplateParser
         var line = Next().Line;
         var name = Expect(TokenKind.Name).Text;
         var (parameters, defaults) = ParseSignature();
-        var outerLoops = loopDepth;
-        loopDepth = 0;
-        var body = ParseStatements(["endmacro"], dropNeedle: true);
-        loopDepth = outerLoops;
-        return new MacroStmt(name, parameters, defaults, body, line);
+        var (body, names) = ParseMacroBody("endmacro");
+        return new MacroStmt(name, parameters, defaults, body, names.Contains("varargs"), names.Contains("kwargs"), line);
     }
 
     (string[], Expr[]) ParseSignature()
@@ -234,11 +233,21 @@ internal sealed class TemplateParser
         var line = Next().Line;
         var (parameters, defaults) = Current.IsOp("(") ? ParseSignature() : ([], []);
         if (ParseExpression() is not CallExpr call) throw Fail("expected call", line);
+        var (body, names) = ParseMacroBody("endcall");
+        return new CallBlockStmt(call, parameters, defaults, body, names.Contains("varargs"), names.Contains("kwargs"), line);
+    }
+
+    (Stmt[], HashSet<string>) ParseMacroBody(string end)
+    {
         var outerLoops = loopDepth;
         loopDepth = 0;
-        var body = ParseStatements(["endcall"], dropNeedle: true);
+        var names = new HashSet<string>();
+        macroNames.Push(names);
+        var body = ParseStatements([end], dropNeedle: true);
+        macroNames.Pop();
+        foreach (var outer in macroNames) outer.UnionWith(names);
         loopDepth = outerLoops;
-        return new CallBlockStmt(call, parameters, defaults, body, line);
+        return (body, names);
     }
 
     Stmt ParseFilterBlock()
@@ -470,7 +479,7 @@ internal sealed class TemplateParser
                     "true" or "True" => new ConstExpr(true, t.Line),
                     "false" or "False" => new ConstExpr(false, t.Line),
                     "none" or "None" => new ConstExpr(null, t.Line),
-                    _ => new NameExpr(t.Text, t.Line),
+                    _ => Name(t),
                 };
             case TokenKind.String:
                 Next();
@@ -493,6 +502,12 @@ internal sealed class TemplateParser
         }
         if (t.Kind == TokenKind.Eof) throw Fail("unexpected end of template");
         throw Fail($"unexpected '{t.Describe()}'");
+    }
+
+    NameExpr Name(Token t)
+    {
+        if (macroNames.Count > 0) macroNames.Peek().Add(t.Text);
+        return new NameExpr(t.Text, t.Line);
     }
 
     Expr ParseList()

@@ -59,7 +59,8 @@ internal sealed class LoopContext(IReadOnlyList<object?> items)
 }
 
 /// <summary>A template macro (or the body of a call block, given to the macro as <c>caller</c>).</summary>
-internal sealed class Macro(string name, string[] parameters, Expr[] defaults, Stmt[] body, Scope closure) : PyCallable
+internal sealed class Macro(string name, string[] parameters, Expr[] defaults, Stmt[] body, bool catchVarargs, bool catchKwargs, Scope closure)
+    : PyCallable
 {
     public override string Name => name;
 
@@ -68,20 +69,21 @@ internal sealed class Macro(string name, string[] parameters, Expr[] defaults, S
     public object? Invoke(TemplateRenderer renderer, CallArguments args, Macro? caller)
     {
         var scope = new Scope(closure);
+        if (args.Positional.Count > parameters.Length && !catchVarargs)
+            throw TemplateException.Type($"macro '{name}' takes not more than {parameters.Length} argument(s)");
         var given = new bool[parameters.Length];
-        var varargs = new List<object?>();
-        for (var i = 0; i < args.Positional.Count; i++)
+        for (var i = 0; i < Math.Min(args.Positional.Count, parameters.Length); i++)
         {
-            if (i < parameters.Length) { scope.Set(parameters[i], args.Positional[i]); given[i] = true; }
-            else varargs.Add(args.Positional[i]);
+            scope.Set(parameters[i], args.Positional[i]);
+            given[i] = true;
         }
         var kwargs = new PyDict();
         foreach (var (key, value) in args.Keywords)
         {
             var at = Array.IndexOf(parameters, key);
-            if (at < 0) kwargs.Set(key, value);
-            else if (given[at]) throw TemplateException.Type($"macro '{name}' got multiple values for argument '{key}'");
-            else { scope.Set(key, value); given[at] = true; }
+            if (at >= 0 && !given[at]) { scope.Set(key, value); given[at] = true; }
+            else if (catchKwargs) kwargs.Set(key, value);
+            else throw TemplateException.Type($"macro '{name}' takes no keyword argument '{key}'");
         }
         var firstDefault = parameters.Length - defaults.Length;
         for (var i = 0; i < parameters.Length; i++)
@@ -91,7 +93,7 @@ internal sealed class Macro(string name, string[] parameters, Expr[] defaults, S
                 ? renderer.Eval(defaults[i - firstDefault], scope)
                 : Undefined.WithHint($"parameter '{parameters[i]}' was not provided"));
         }
-        scope.Set("varargs", varargs);
+        scope.Set("varargs", new PyTuple(args.Positional.Skip(parameters.Length).ToArray()));
         scope.Set("kwargs", kwargs);
         if (caller != null) scope.Set("caller", caller);
         return renderer.Capture(body, scope, macroCall: true);
@@ -184,10 +186,10 @@ internal sealed partial class TemplateRenderer
                     Assign(sb.Target, captured, scope);
                     return Flow.Normal;
                 case MacroStmt m:
-                    scope.Set(m.Name, new Macro(m.Name, m.Parameters, m.Defaults, m.Body, scope));
+                    scope.Set(m.Name, new Macro(m.Name, m.Parameters, m.Defaults, m.Body, m.CatchVarargs, m.CatchKwargs, scope));
                     return Flow.Normal;
                 case CallBlockStmt cb:
-                    var caller = new Macro("caller", cb.Parameters, cb.Defaults, cb.Body, scope);
+                    var caller = new Macro("caller", cb.Parameters, cb.Defaults, cb.Body, cb.CatchVarargs, cb.CatchKwargs, scope);
                     var callee = Eval(cb.Call.Target, scope);
                     var args = EvalArguments(cb.Call.Args, scope);
                     if (callee is Undefined undefinedCallee) throw undefinedCallee.Fail();

@@ -42,8 +42,9 @@ internal sealed record IfStmt((Expr Test, Stmt[] Body)[] Branches, Stmt[] Else, 
 internal sealed record ForStmt(Target Target, Expr Iterable, Expr? Filter, Stmt[] Body, Stmt[] Else, int Line) : Stmt(Line);
 internal sealed record SetStmt(Target Target, Expr Value, int Line) : Stmt(Line);
 internal sealed record SetBlockStmt(Target Target, FilterExpr? Filter, Stmt[] Body, int Line) : Stmt(Line);
-internal sealed record MacroStmt(string Name, string[] Parameters, Expr[] Defaults, Stmt[] Body, int Line) : Stmt(Line);
-internal sealed record CallBlockStmt(CallExpr Call, string[] Parameters, Expr[] Defaults, Stmt[] Body, int Line) : Stmt(Line);
+/// <summary>A macro; it accepts extra positional/keyword arguments only when its body mentions varargs/kwargs, as in Jinja.</summary>
+internal sealed record MacroStmt(string Name, string[] Parameters, Expr[] Defaults, Stmt[] Body, bool CatchVarargs, bool CatchKwargs, int Line) : Stmt(Line);
+internal sealed record CallBlockStmt(CallExpr Call, string[] Parameters, Expr[] Defaults, Stmt[] Body, bool CatchVarargs, bool CatchKwargs, int Line) : Stmt(Line);
 internal sealed record FilterBlockStmt(FilterExpr Filter, Stmt[] Body, int Line) : Stmt(Line);
 internal sealed record WithStmt((Target Target, Expr Value)[] Assignments, Stmt[] Body, int Line) : Stmt(Line);
 /// <summary>transformers' {% generation %}: renders its body (it only marks assistant spans for masks).</summary>
