@@ -13,6 +13,7 @@ internal sealed class TemplateParser
     int nesting;
     int loopDepth;
     readonly Stack<string> openBlocks = new();
+    readonly List<string[]> endTokenStack = new();
     // Names read inside the macro bodies being parsed (Jinja decides from them whether a macro takes varargs/kwargs).
     readonly Stack<HashSet<string>> macroNames = new();
 
@@ -115,13 +116,10 @@ internal sealed class TemplateParser
     {
         SkipOp(":");
         Expect(TokenKind.BlockEnd);
+        endTokenStack.Add(endTokens);
         var body = Subparse(endTokens);
-        if (Current.Kind == TokenKind.Eof)
-        {
-            var expected = string.Join(" or ", endTokens.Select(e => $"'{e}'"));
-            throw Fail($"Unexpected end of template. Jinja was looking for the following tags: {expected}. " +
-                       $"The innermost block that needs to be closed is '{openBlocks.Peek()}'.");
-        }
+        if (Current.Kind == TokenKind.Eof) throw Fail(UnknownTagMessage(null));
+        endTokenStack.RemoveAt(endTokenStack.Count - 1);
         if (dropNeedle) Next();
         return body;
     }
@@ -142,17 +140,29 @@ internal sealed class TemplateParser
             "with" => ParseWith(),
             "generation" => ParseGeneration(),
             "break" or "continue" => ParseLoopControl(),
-            _ => throw Fail(UnknownTag(t.Text)),
+            _ => null!,
         };
+        if (result is null)
+        {
+            openBlocks.Pop();
+            throw Fail(UnknownTagMessage(t.Text));
+        }
         openBlocks.Pop();
         return result;
     }
 
-    string UnknownTag(string name)
+    // Jinja's wording for an unknown tag (name) or an unexpected end of template (null).
+    string UnknownTagMessage(string? name)
     {
-        var message = $"Encountered unknown tag '{name}'.";
-        if (openBlocks.Count > 1)
-            message += $" The innermost block that needs to be closed is '{openBlocks.ElementAt(1)}'.";
+        var message = name is null ? "Unexpected end of template." : $"Encountered unknown tag '{name}'.";
+        if (endTokenStack.Count > 0)
+        {
+            var looking = string.Join(" or ", endTokenStack[^1].Select(e => $"'{e}'"));
+            message += name != null && endTokenStack.Any(tokens => tokens.Contains(name))
+                ? $" You probably made a nesting mistake. Jinja is expecting this tag, but currently looking for {looking}."
+                : $" Jinja was looking for the following tags: {looking}.";
+        }
+        if (openBlocks.Count > 0) message += $" The innermost block that needs to be closed is '{openBlocks.Peek()}'.";
         return message;
     }
 
