@@ -257,6 +257,9 @@ internal static class Py
         return true;
     }
 
+    /// <summary>What <see cref="Compare"/> returns for NaN: every ordering comparison with it is false.</summary>
+    public const int Unordered = 2;
+
     /// <summary>Python's ordering for &lt;, &gt;…: numbers, strings, and sequences of those; anything else is a TypeError.</summary>
     public static int Compare(object? a, object? b, string op)
     {
@@ -267,7 +270,7 @@ internal static class Py
             if (a is double || b is double)
             {
                 double x = ToDouble(a), y = ToDouble(b);
-                if (double.IsNaN(x) || double.IsNaN(y)) return op is "<=" or ">=" ? 2 : 2; // every comparison with NaN is false
+                if (double.IsNaN(x) || double.IsNaN(y)) return Unordered;
                 return x.CompareTo(y);
             }
             return ToLong(a).CompareTo(ToLong(b));
@@ -291,7 +294,7 @@ internal static class Py
             case "!=": return !Eq(a, b);
         }
         var c = Compare(a, b, op);
-        if (c == 2) return false;
+        if (c == Unordered) return false;
         return op switch { "<" => c < 0, "<=" => c <= 0, ">" => c > 0, ">=" => c >= 0, _ => throw new InvalidOperationException(op) };
     }
 

@@ -249,7 +249,7 @@ internal sealed partial class TemplateRenderer
 
     static Func<object?, object?> Getter(object? attribute, object? dflt = null, bool lower = false)
     {
-        var parts = Py.AsString(attribute) is { } path
+        object?[] parts = Py.AsString(attribute) is { } path
             ? path.Split('.').Select(p => long.TryParse(p, out var n) ? (object)n : p).ToArray()
             : [attribute];
         return item =>
