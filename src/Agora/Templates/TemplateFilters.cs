@@ -250,7 +250,7 @@ internal sealed partial class TemplateRenderer
     static Func<object?, object?> Getter(object? attribute, object? dflt = null, bool lower = false)
     {
         object?[] parts = Py.AsString(attribute) is { } path
-            ? path.Split('.').Select(p => long.TryParse(p, out var n) ? (object)n : p).ToArray()
+            ? path.Split('.').Select(p => long.TryParse(p, out var n) ? (object?)n : p).ToArray()
             : [attribute];
         return item =>
         {
