@@ -1,0 +1,354 @@
+using Agora.Tensors;
+using Agora.Tensors.Kernels;
+using Agora.Tensors.Quantization;
+
+namespace Agora.Tests.Tensors;
+
+public class ConversionTests
+{
+    [Fact]
+    public void F16ToF32IsExactForEveryBitPattern()
+    {
+        var halves = Enumerable.Range(0, 65536).Select(i => BitConverter.UInt16BitsToHalf((ushort)i)).ToArray();
+        var floats = new float[halves.Length];
+        ElementConversion.F16ToF32(halves, floats);
+        for (int i = 0; i < halves.Length; i++)
+            Assert.Equal(BitConverter.SingleToUInt32Bits((float)halves[i]), BitConverter.SingleToUInt32Bits(floats[i]));
+    }
+
+    [Fact]
+    public void F32ToF16RoundsToNearestEven()
+    {
+        var x = RandomBits(4099, seed: 1);
+        var h = new Half[x.Length];
+        ElementConversion.F32ToF16(x, h);
+        for (int i = 0; i < x.Length; i++)
+            Assert.Equal(BitConverter.HalfToUInt16Bits((Half)x[i]), BitConverter.HalfToUInt16Bits(h[i]));
+        // 1 + 2^-11 is halfway between 1 and the next half: ties go to the even mantissa (1).
+        ElementConversion.F32ToF16([1f + MathF.Pow(2, -11), 1f + 3 * MathF.Pow(2, -11)], h.AsSpan(0, 2));
+        Assert.Equal((Half)1f, h[0]);
+        Assert.Equal((Half)(1f + 4 * MathF.Pow(2, -11)), h[1]);
+    }
+
+    [Fact]
+    public void BF16ToF32EveryPathEveryBitPattern()
+    {
+        var bits = Enumerable.Range(0, 65536).Select(i => (ushort)i).ToArray();
+        foreach (var width in Simd.Supported)
+        {
+            var floats = new float[bits.Length];
+            ElementConversion.BF16ToF32(bits, floats, width);
+            for (int i = 0; i < bits.Length; i++) Assert.Equal((uint)i << 16, BitConverter.SingleToUInt32Bits(floats[i]));
+        }
+    }
+
+    [Fact]
+    public void F32ToBF16EveryPathMatchesScalarAndPyTorchRounding()
+    {
+        var x = RandomBits(1000 + 37, seed: 2);
+        var expected = x.Select(ElementConversion.F32ToBF16).ToArray();
+        foreach (var width in Simd.Supported)
+        {
+            var actual = new ushort[x.Length];
+            ElementConversion.F32ToBF16(x, actual, width);
+            Assert.Equal(expected, actual);
+        }
+        Assert.Equal(0x3F80, ElementConversion.F32ToBF16(1f));
+        Assert.Equal(0x3F80, ElementConversion.F32ToBF16(BitConverter.UInt32BitsToSingle(0x3F808000))); // tie → even
+        Assert.Equal(0x3F82, ElementConversion.F32ToBF16(BitConverter.UInt32BitsToSingle(0x3F818000))); // tie → even (up)
+        Assert.Equal(0x3F81, ElementConversion.F32ToBF16(BitConverter.UInt32BitsToSingle(0x3F808001))); // above half → up
+        Assert.Equal(0x7FC0, ElementConversion.F32ToBF16(float.NaN));
+        Assert.Equal(0x7F80, ElementConversion.F32ToBF16(float.PositiveInfinity));
+        Assert.Equal(0x7F80, ElementConversion.F32ToBF16(float.MaxValue)); // rounds up to infinity, as PyTorch
+    }
+
+    /// <summary>Random bit patterns: every exponent, denormals, infinities and NaNs included.</summary>
+    static float[] RandomBits(int n, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => BitConverter.UInt32BitsToSingle((uint)random.NextInt64(0, 1L << 32))).ToArray();
+    }
+}
+
+public class ActivationTests
+{
+    // ½x(1 + tanh u) written as x/(1 + e^(−2u)) — the same function, without float64's cancellation near x ≈ −7.
+    static double GeluTanh(double x) => x / (1 + Math.Exp(-2 * Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+
+    [Fact]
+    public void GeluTanhReferenceIsTheTanhFormula()
+    {
+        foreach (double x in new[] { -3.0, -0.5, 0.1, 1.0, 2.5 })
+            Assert.Equal(0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))), GeluTanh(x), 1e-15);
+    }
+    static double Silu(double x) => x / (1 + Math.Exp(-x));
+
+    // Tolerance a few float32 ulps (Vector*.Exp is accurate to about 1 ulp, the formula adds a handful of roundings)
+    // plus the conditioning of e^a. A wrong constant or sign is off by far more.
+    [Theory]
+    [InlineData(nameof(GeluTanh))]
+    [InlineData(nameof(Silu))]
+    public void EveryPathMatchesFloat64Formula(string name)
+    {
+        var x = TestData.Normal(1000 + 13, seed: 5, scale: 4).Concat([0f, -0f, 30f, -30f, 100f, -100f]).ToArray();
+        foreach (var width in Simd.Supported)
+        {
+            var y = new float[x.Length];
+            if (name == nameof(GeluTanh)) Activations.GeluTanh(x, y, width); else Activations.Silu(x, y, width);
+            for (int i = 0; i < x.Length; i++)
+            {
+                double xi = x[i];
+                double expected = name == nameof(GeluTanh) ? GeluTanh(xi) : Silu(xi);
+                // e^a carries the float32 rounding of its argument a as a relative error of about |a|·2⁻²⁴,
+                // so the bound grows with |a|: (8 + 4|a|) ulps.
+                double exponent = name == nameof(GeluTanh) ? 2 * Math.Sqrt(2 / Math.PI) * Math.Abs(xi + 0.044715 * xi * xi * xi) : Math.Abs(xi);
+                double tolerance = (8 + 4 * exponent) * Math.Pow(2, -24) * Math.Abs(expected) + 1e-30;
+                Assert.True(Math.Abs(y[i] - expected) <= tolerance,
+                    $"{name} {width}: x={x[i]:R} got {y[i]:R}, expected {expected:R}");
+            }
+        }
+    }
+
+    [Fact]
+    public void SwiGluIsSiluTimesUp()
+    {
+        var g = TestData.Normal(515, seed: 6, scale: 3);
+        var u = TestData.Normal(515, seed: 7);
+        foreach (var width in Simd.Supported)
+        {
+            var y = new float[g.Length];
+            Activations.SwiGlu(g, u, y, width);
+            for (int i = 0; i < g.Length; i++)
+                Assert.True(Math.Abs(y[i] - Silu(g[i]) * u[i]) <= 3e-6 * Math.Abs(Silu(g[i]) * u[i]) + 1e-30);
+        }
+    }
+
+    [Fact]
+    public void SoftmaxIsStableAndSumsToOne()
+    {
+        float[] x = [1000f, 1001f, 999f, float.NegativeInfinity, -1000f];
+        Activations.Softmax(x);
+        double z = Math.Exp(-1) + 1 + Math.Exp(-2);
+        Assert.Equal(Math.Exp(-1) / z, x[0], 1e-6);
+        Assert.Equal(1 / z, x[1], 1e-6);
+        Assert.Equal(0f, x[3]);
+        Assert.Equal(0f, x[4]);
+        Assert.Equal(1.0, x.Sum(v => (double)v), 1e-6);
+    }
+
+    [Fact]
+    public void AddAndMultiplyWork()
+    {
+        float[] a = [1, 2, 3], b = [4, 5, 6], y = new float[3];
+        Activations.Add(a, b, y);
+        Assert.Equal([5f, 7f, 9f], y);
+        Activations.Multiply(a, b, y);
+        Assert.Equal([4f, 10f, 18f], y);
+        Assert.Throws<ArgumentException>(() => Activations.Add(a, b, new float[2]));
+    }
+}
+
+public class NormalizationTests
+{
+    // Tolerance 1e-5 relative to the row's largest output: float32 statistics over ≤ 1000 elements.
+    [Fact]
+    public void RmsNormMatchesFloat64()
+    {
+        int dim = 333;
+        var x = TestData.Normal(dim * 3, seed: 8, scale: 5);
+        var w = TestData.Normal(dim, seed: 9);
+        var y = new float[x.Length];
+        Normalization.RmsNorm(x, w, 1e-6f, y);
+        for (int r = 0; r < 3; r++)
+        {
+            var row = x.AsSpan(r * dim, dim).ToArray();
+            double rms = Math.Sqrt(row.Sum(v => (double)v * v) / dim + 1e-6);
+            for (int i = 0; i < dim; i++)
+                Assert.Equal(row[i] / rms * w[i], y[r * dim + i], 1e-5 * 5);
+        }
+    }
+
+    [Fact]
+    public void LayerNormMatchesFloat64WithBiasedVariance()
+    {
+        int dim = 129;
+        // A large mean tests the two-pass variance.
+        var x = TestData.Normal(dim * 2, seed: 10).Select(v => v + 1000f).ToArray();
+        var w = TestData.Normal(dim, seed: 11);
+        var b = TestData.Normal(dim, seed: 12);
+        var y = new float[x.Length];
+        Normalization.LayerNorm(x, w, b, 1e-5f, y);
+        for (int r = 0; r < 2; r++)
+        {
+            var row = x.AsSpan(r * dim, dim).ToArray();
+            double mean = row.Average(v => (double)v);
+            double variance = row.Sum(v => (v - mean) * (v - mean)) / dim; // biased, as PyTorch
+            for (int i = 0; i < dim; i++)
+                Assert.Equal((row[i] - mean) / Math.Sqrt(variance + 1e-5) * w[i] + b[i], y[r * dim + i], 2e-4);
+        }
+    }
+
+    [Fact]
+    public void RejectsPartialRows() =>
+        Assert.Throws<ArgumentException>(() => Normalization.RmsNorm(new float[10], new float[3], 1e-5f, new float[10]));
+}
+
+public class MatrixProductTests
+{
+    public static TheoryData<GgmlType> Types() =>
+        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
+         GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+
+    /// <summary>
+    /// Every vector width and thread count against the scalar twin (float64 accumulation over the same decoded
+    /// weights). Tolerance: the worst-case float32 summation bound n·2⁻²⁴·Σ|xᵢwᵢ| — what reordering sums may cost.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Types))]
+    public unsafe void EveryPathMatchesReference(GgmlType type)
+    {
+        int block = GgmlTypeInfo.BlockSize(type);
+        int inDim = block == 256 ? 512 : 96 + 32 * 3, outDim = 37, tokens = 3;
+        var x = TestData.Normal(tokens * inDim, seed: 13);
+        var w = TestData.Normal(outDim * inDim, seed: 14, scale: 0.1);
+        var weight = new byte[GgmlTypeInfo.ByteSize(type, w.Length)];
+        Quants.Quantize(type, w, weight);
+        var decoded = new float[w.Length];
+        Quants.Dequantize(type, weight, decoded);
+        var expected = new float[tokens * outDim];
+        MatrixProduct.Reference(x, weight, type, expected, tokens, inDim, outDim);
+        foreach (var width in Simd.Supported)
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var y = new float[tokens * outDim];
+                fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, y, tokens, inDim, outDim, width, threads);
+                for (int t = 0; t < tokens; t++)
+                    for (int o = 0; o < outDim; o++)
+                    {
+                        double magnitude = 0;
+                        for (int i = 0; i < inDim; i++) magnitude += Math.Abs(x[t * inDim + i] * decoded[o * inDim + i]);
+                        double tolerance = inDim * Math.Pow(2, -24) * magnitude + 1e-12;
+                        Assert.True(Math.Abs(y[t * outDim + o] - expected[t * outDim + o]) <= tolerance,
+                            $"{type} {width} threads {threads}: y[{t},{o}] = {y[t * outDim + o]}, expected {expected[t * outDim + o]}");
+                    }
+            }
+    }
+
+    [Fact]
+    public void ThreadedLargeProductEqualsSingleThreaded()
+    {
+        int inDim = 256, outDim = 1030, tokens = 2;
+        var x = TestData.Normal(tokens * inDim, seed: 15);
+        var w = TestData.Normal(outDim * inDim, seed: 16);
+        var weight = new byte[GgmlTypeInfo.ByteSize(GgmlType.Q8_0, w.Length)];
+        Quants.Quantize(GgmlType.Q8_0, w, weight);
+        var a = new float[tokens * outDim];
+        var b = new float[tokens * outDim];
+        MatrixProduct.MatMul(x, weight, GgmlType.Q8_0, a, tokens, inDim, outDim);
+        unsafe { fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, GgmlType.Q8_0, b, tokens, inDim, outDim, Simd.Best, 1); }
+        Assert.Equal(b, a); // one thread per output, same order: bit-identical
+    }
+
+    [Fact]
+    public void BadShapesAndTypesAreRefused()
+    {
+        Assert.Throws<ArgumentException>(() => MatrixProduct.MatMul(new float[64], new byte[34 * 2], GgmlType.Q8_0, new float[2], 1, 64, 1));
+        Assert.Throws<ArgumentException>(() => MatrixProduct.MatMul(new float[48], new byte[34 * 3], GgmlType.Q8_0, new float[2], 1, 48, 2));
+        var e = Assert.Throws<AgoraException>(() => MatrixProduct.MatMul(new float[256], new byte[66], GgmlType.IQ2_XXS, new float[1], 1, 256, 1));
+        Assert.Contains("IQ2_XXS", e.Message);
+    }
+}
+
+public class PositionTests
+{
+    [Theory]
+    [InlineData(RopeLayout.NeoX)]
+    [InlineData(RopeLayout.Interleaved)]
+    public void RopeMatchesFloat64Rotation(RopeLayout layout)
+    {
+        int headDim = 64, heads = 3, tokens = 4, start = 1000;
+        var inv = Rope.InverseFrequencies(headDim, 10000f);
+        var x = TestData.Normal(tokens * heads * headDim, seed: 17);
+        var y = x.ToArray();
+        Rope.Apply(y, tokens, headDim, start, inv, layout);
+        for (int t = 0; t < tokens; t++)
+            for (int h = 0; h < heads; h++)
+                for (int i = 0; i < headDim / 2; i++)
+                {
+                    int baseIndex = (t * heads + h) * headDim;
+                    var (a, b) = layout == RopeLayout.NeoX ? (i, i + headDim / 2) : (2 * i, 2 * i + 1);
+                    // The angle in float64 from the exact formula; positions ~1000 make float32 angle rounding
+                    // visible (|Δθ| ≤ 2⁻²⁴·1000 ≈ 6e-5), hence the 1e-4 tolerance.
+                    double theta = (start + t) * Math.Pow(10000, -2.0 * i / headDim);
+                    double xa = x[baseIndex + a], xb = x[baseIndex + b];
+                    Assert.Equal(xa * Math.Cos(theta) - xb * Math.Sin(theta), y[baseIndex + a], 1e-4);
+                    Assert.Equal(xb * Math.Cos(theta) + xa * Math.Sin(theta), y[baseIndex + b], 1e-4);
+                }
+    }
+
+    [Fact]
+    public void PartialRotaryLeavesTheRestAlone()
+    {
+        var inv = Rope.InverseFrequencies(16, 10000f);
+        var x = TestData.Normal(64, seed: 18);
+        var y = x.ToArray();
+        Rope.Apply(y, 1, 32, 5, inv, RopeLayout.NeoX);
+        Assert.Equal(x.AsSpan(16, 16).ToArray(), y.AsSpan(16, 16).ToArray());
+        Assert.Equal(x.AsSpan(48, 16).ToArray(), y.AsSpan(48, 16).ToArray());
+        Assert.NotEqual(x[1], y[1]);
+    }
+
+    [Fact]
+    public void LinearScalingDividesFrequencies()
+    {
+        var plain = Rope.InverseFrequencies(64, 10000f);
+        var scaled = Rope.InverseFrequencies(64, 10000f, new RopeScaling(RopeScalingKind.Linear, 4f));
+        for (int i = 0; i < plain.Length; i++) Assert.Equal(plain[i] / 4f, scaled[i]);
+    }
+
+    /// <summary>
+    /// Llama 3.1's settings (theta 500000, head 128, factor 8, low 1, high 4, original context 8192): wavelengths
+    /// under 2048 keep their frequency, over 8192 are divided by 8, between are blended with
+    /// s = (8192/λ − 1)/3 as (1 − s)·f/8 + s·f. Checked against that formula in float64 (1e-6 relative: the
+    /// float32 steps) and on known values.
+    /// </summary>
+    [Fact]
+    public void Llama3ScalingMatchesTransformers()
+    {
+        var scaling = new RopeScaling(RopeScalingKind.Llama3, 8f, 1f, 4f, 8192);
+        var inv = Rope.InverseFrequencies(128, 500000f, scaling);
+        Assert.Equal(64, inv.Length);
+        Assert.Equal(1f, inv[0]);                     // θ₀ = 1: high frequency, unchanged
+        int medium = 0;
+        for (int i = 0; i < 64; i++)
+        {
+            double f = 1 / Math.Pow(500000, 2.0 * i / 128);
+            double wavelen = 2 * Math.PI / f;
+            double expected;
+            if (wavelen < 8192 / 4.0) expected = f;
+            else if (wavelen > 8192 / 1.0) expected = f / 8;
+            else
+            {
+                double s = (8192 / wavelen - 1) / (4 - 1);
+                expected = (1 - s) * f / 8 + s * f;
+                medium++;
+            }
+            Assert.True(Math.Abs(inv[i] - expected) <= 1e-6 * expected, $"i={i}: {inv[i]} vs {expected}");
+        }
+        Assert.True(medium > 0, "no frequency fell in the blended band");
+        Assert.Equal(1 / Math.Pow(500000, 126.0 / 128) / 8, inv[63], 1e-12); // lowest frequency: divided by 8
+    }
+
+    [Fact]
+    public void AlibiSlopesForEightAndTwelveHeads()
+    {
+        // 8 heads: 2^(−8/8·k) = 2^−k.
+        Assert.Equal(Enumerable.Range(1, 8).Select(k => (float)Math.Pow(2, -k)).ToArray(), Alibi.Slopes(8));
+        // 12 heads: the 8 above, then odd powers 1, 3, 5, 7 of 2^(−4/8) = 2^−0.5.
+        var twelve = Alibi.Slopes(12);
+        double[] expected = [.. Enumerable.Range(1, 8).Select(k => Math.Pow(2, -k)), .. new[] { 1, 3, 5, 7 }.Select(k => Math.Pow(2, -0.5 * k))];
+        for (int i = 0; i < 12; i++) Assert.True(Math.Abs(twelve[i] - expected[i]) <= 2e-7 * expected[i], $"head {i}: {twelve[i]} vs {expected[i]}");
+        // 6 heads: 4 of 2^(−2k), then 2^−1 and 2^−3.
+        Assert.Equal([0.25f, 0.0625f, 0.015625f, 0.00390625f, 0.5f, 0.125f], Alibi.Slopes(6));
+    }
+}
