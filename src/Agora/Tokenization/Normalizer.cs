@@ -12,7 +12,7 @@ abstract class Normalizer
 
 sealed class UnicodeNormalizer(NormalizationForm form) : Normalizer
 {
-    public override string Normalize(string text) => text.IsNormalized(form) ? text : text.Normalize(form);
+    public override string Normalize(string text) => UnicodeNormalization.Normalize(text, form);
 }
 
 sealed class LowercaseNormalizer : Normalizer

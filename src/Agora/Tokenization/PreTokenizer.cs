@@ -186,7 +186,8 @@ sealed class MetaspacePreTokenizer(char replacement, PrependScheme scheme, bool 
         p.Rewrite((i, piece, sb) =>
         {
             bool prepend = scheme == PrependScheme.Always || (scheme == PrependScheme.First && atStart && i == 0);
-            if (prepend && piece.Length > 0 && piece[0] != replacement) sb.Append(replacement);
+            // the check comes after the spaces are replaced, so a leading space counts as a replacement already there
+            if (prepend && piece.Length > 0 && piece[0] != replacement && piece[0] != ' ') sb.Append(replacement);
             foreach (char c in piece) sb.Append(c == ' ' ? replacement : c);
         });
         if (split) _splitter.Apply(p);
