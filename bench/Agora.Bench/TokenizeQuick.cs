@@ -4,7 +4,7 @@ using Agora.Tokenization;
 namespace Agora.Bench;
 
 /// <summary>
-/// `tokenize [tokenizer.json]`: encodes a few MB of English prose several times on one thread and prints tokens/s
+/// `tokenize [tokenizer.json] [MB]`: encodes a few MB of English prose several times on one thread and prints tokens/s
 /// (median and spread). Defaults to the llama3 fixture tokenizer.
 /// </summary>
 static class TokenizeQuick
@@ -16,7 +16,7 @@ static class TokenizeQuick
         var tok = Tokenizer.FromFile(path);
         Console.WriteLine($"loaded {path} in {load.Elapsed.TotalMilliseconds:F0} ms (vocab {tok.VocabSize})");
 
-        var text = BenchFixtures.Prose(4 << 20);
+        var text = BenchFixtures.Prose((int)((args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 4) * (1 << 20)));
         var ids = new List<int>(text.Length);
         tok.Encode(text, ids, addSpecialTokens: false); // warm-up: JIT and the piece cache
         var rates = new List<double>();

@@ -23,8 +23,9 @@ sealed class BpeModel
 {
     readonly Dictionary<string, int> _vocab;
     readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabBySpan;
-    /// <summary>(left id &lt;&lt; 32 | right id) → (rank &lt;&lt; 32 | merged id).</summary>
-    readonly Dictionary<ulong, ulong> _merges;
+    readonly MergeTable _merges;
+    /// <summary>Rank → the merge it names, so a queued merge is checked without another hash lookup.</summary>
+    readonly (int Left, int Right, int Merged)[] _byRank;
     /// <summary>Byte → id of its byte-level character token, or -1.</summary>
     readonly int[] _byteLevelIds = new int[256];
     /// <summary>Byte → id of its "&lt;0xXX&gt;" token, or -1 (only with byte fallback).</summary>
@@ -50,7 +51,8 @@ sealed class BpeModel
             _byteLevelIds[b] = vocab.TryGetValue(ByteLevelAlphabet.ByteToChar[b].ToString(), out var id) ? id : -1;
             _fallbackIds[b] = options.ByteFallback && vocab.TryGetValue($"<0x{b:X2}>", out id) ? id : -1;
         }
-        _merges = new Dictionary<ulong, ulong>(merges.Count);
+        _merges = new MergeTable(merges.Count);
+        _byRank = new (int, int, int)[merges.Count];
         string prefix = options.ContinuingSubwordPrefix;
         for (int rank = 0; rank < merges.Count; rank++)
         {
@@ -60,11 +62,10 @@ sealed class BpeModel
             string merged = a + (prefix.Length > 0 && b.StartsWith(prefix, StringComparison.Ordinal) ? b[prefix.Length..] : b);
             if (!vocab.TryGetValue(merged, out var im)) throw fail($"merge {rank} (\"{a}\" \"{b}\") makes \"{merged}\", which is not in the vocabulary");
             // A repeated pair keeps its last rank, as Hugging Face's map building does.
-            _merges[Key(ia, ib)] = ((ulong)(uint)rank << 32) | (uint)im;
+            _merges.Set(ia, ib, rank);
+            _byRank[rank] = (ia, ib, im);
         }
     }
-
-    static ulong Key(int a, int b) => ((ulong)(uint)a << 32) | (uint)b;
 
     public bool TryGetId(ReadOnlySpan<char> token, out int id) => _vocabBySpan.TryGetValue(token, out id);
 
@@ -120,6 +121,7 @@ sealed class BpeModel
             int count = byteLevel ? ByteLevelSymbols(s) : CharSymbols(word, s);
             Merge(s, count, output);
         }
+        if (piece.Length > BpeScratch.MaxCachedLength) return;
         if (s.Cache.Count >= BpeScratch.CacheCapacity) s.Cache.Clear();
         s.Cache[piece.ToString()] = output.GetRange(start, output.Count - start).ToArray();
     }
@@ -189,12 +191,16 @@ sealed class BpeModel
             heap.Clear();
             for (int i = 0; i < count; i++) { prev[i] = i - 1; next[i] = i + 1 < count ? i + 1 : -1; }
             for (int i = 0; i + 1 < count; i++) Push(heap, ids, i, i + 1);
-            while (heap.TryDequeue(out int pos, out ulong prio))
+            // Heap entries are (rank << 32 | left position): the smallest is the best merge, leftmost on ties.
+            // An entry whose pair has changed since it was pushed is stale and skipped.
+            while (heap.TryPop(out ulong entry))
             {
+                int pos = (int)(uint)entry;
                 int right = next[pos];
                 if (ids[pos] < 0 || right < 0) continue;
-                if (!_merges.TryGetValue(Key(ids[pos], ids[right]), out var m) || (m >> 32) != (prio >> 32)) continue;
-                ids[pos] = (int)(uint)m;
+                var (l, r, merged) = _byRank[(int)(entry >> 32)];
+                if (ids[pos] != l || ids[right] != r) continue;
+                ids[pos] = merged;
                 ids[right] = -1;
                 next[pos] = next[right];
                 if (next[pos] >= 0) prev[next[pos]] = pos;
@@ -205,10 +211,106 @@ sealed class BpeModel
         for (int i = 0; i < count; i++) if (ids[i] >= 0) output.Add(ids[i]);
     }
 
-    void Push(PriorityQueue<int, ulong> heap, int[] ids, int left, int right)
+    void Push(MinHeap heap, int[] ids, int left, int right)
     {
-        if (_merges.TryGetValue(Key(ids[left], ids[right]), out var m))
-            heap.Enqueue(left, (m & 0xFFFF_FFFF_0000_0000UL) | (uint)left);
+        int rank = _merges.Rank(ids[left], ids[right]);
+        if (rank >= 0) heap.Push(((ulong)(uint)rank << 32) | (uint)left);
+    }
+}
+
+/// <summary>
+/// Pair of token ids → merge rank, open addressing in one array so that a lookup costs one cache miss (the table of
+/// a large vocabulary is megabytes; lookups of long words miss the cache constantly).
+/// </summary>
+sealed class MergeTable
+{
+    struct Slot
+    {
+        public ulong Key;
+        public int RankPlusOne; // 0: empty
+    }
+
+    readonly Slot[] _slots;
+    readonly int _shift;
+
+    public MergeTable(int count)
+    {
+        int bits = Math.Max(4, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, count) * 2));
+        _slots = new Slot[1 << bits];
+        _shift = 64 - bits;
+    }
+
+    // The multiply by an odd constant is one-to-one, and its high bits are a good hash (Fibonacci hashing).
+    static ulong Key(int a, int b) => (((ulong)(uint)a << 32) | (uint)b) * 0x9E3779B97F4A7C15UL;
+
+    public void Set(int a, int b, int rank)
+    {
+        ulong key = Key(a, b);
+        int mask = _slots.Length - 1;
+        for (int i = (int)(key >> _shift); ; i = (i + 1) & mask)
+        {
+            ref var slot = ref _slots[i];
+            if (slot.RankPlusOne == 0 || slot.Key == key)
+            {
+                slot.Key = key;
+                slot.RankPlusOne = rank + 1;
+                return;
+            }
+        }
+    }
+
+    /// <summary>The rank of merging a then b, or -1.</summary>
+    public int Rank(int a, int b)
+    {
+        ulong key = Key(a, b);
+        int mask = _slots.Length - 1;
+        for (int i = (int)(key >> _shift); ; i = (i + 1) & mask)
+        {
+            ref var slot = ref _slots[i];
+            if (slot.RankPlusOne == 0 || slot.Key == key) return slot.RankPlusOne - 1;
+        }
+    }
+}
+
+/// <summary>A binary min-heap of ulongs (the BPE's merge queue; .NET's PriorityQueue was several times slower here).</summary>
+sealed class MinHeap
+{
+    ulong[] _items = new ulong[256];
+    int _count;
+
+    public void Clear() => _count = 0;
+
+    public void Push(ulong item)
+    {
+        if (_count == _items.Length) Array.Resize(ref _items, _count * 2);
+        int i = _count++;
+        while (i > 0)
+        {
+            int parent = (i - 1) >> 1;
+            if (_items[parent] <= item) break;
+            _items[i] = _items[parent];
+            i = parent;
+        }
+        _items[i] = item;
+    }
+
+    public bool TryPop(out ulong top)
+    {
+        if (_count == 0) { top = 0; return false; }
+        top = _items[0];
+        ulong last = _items[--_count];
+        int i = 0;
+        while (true)
+        {
+            int child = 2 * i + 1;
+            if (child >= _count) break;
+            if (child + 1 < _count && _items[child + 1] < _items[child]) child++;
+            if (last <= _items[child]) break;
+            _items[i] = _items[child];
+            i = child;
+        }
+        _items[i] = last;
+        return true;
     }
 }
 
@@ -216,9 +318,11 @@ sealed class BpeModel
 sealed class BpeScratch
 {
     public const int CacheCapacity = 1 << 16;
+    /// <summary>Longer pieces (whole unsplit SentencePiece texts) are rarely seen twice and would bloat the cache.</summary>
+    public const int MaxCachedLength = 256;
     public readonly Dictionary<string, int[]> Cache = new();
     public readonly Dictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> CacheBySpan;
-    public readonly PriorityQueue<int, ulong> Heap = new();
+    public readonly MinHeap Heap = new();
     public byte[] Bytes = new byte[256];
     public char[] Chars = new char[256];
     public int ByteCount;
