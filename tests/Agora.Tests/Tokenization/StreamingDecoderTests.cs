@@ -90,4 +90,16 @@ public class StreamingDecoderTests
         Assert.Throws<AgoraException>(() => tok.CreateStreamingDecoder().Push(tok.VocabSize + 5));
         Assert.Throws<AgoraException>(() => tok.TokenText(-3));
     }
+
+    [Fact]
+    public void Genuine_replacement_characters_are_not_held_forever()
+    {
+        var tok = Family("llama3");
+        var ids = tok.Encode(string.Concat(Enumerable.Repeat("\uFFFD", 400)) + " end", addSpecialTokens: false);
+        var stream = tok.CreateStreamingDecoder();
+        var chunks = ids.Select(stream.Push).ToList();
+        Assert.True(ids.Length > 40);
+        Assert.True(chunks.Count(c => c.Length > 0) > 1);
+        Assert.Equal(tok.Decode(ids), string.Concat(chunks) + stream.Flush());
+    }
 }
