@@ -49,9 +49,9 @@ sealed class TokenizerJson
         var root = Object(doc.RootElement, "the document");
         var model = Object(Required(root, "model"), "model");
         var added = ReadAddedTokens(root);
-        var (vocab, bpe) = ReadModel(model);
+        var (vocab, bpe) = ReadModel(model, added.Count);
 
-        int size = vocab.Count;
+        int size = vocab.Count == 0 ? 0 : vocab.Values.Max() + 1;
         foreach (var t in added)
         {
             if (t.Id >= vocab.Count + added.Count)
@@ -139,7 +139,8 @@ sealed class TokenizerJson
         public string? UnkToken => Options.UnkToken;
     }
 
-    (Dictionary<string, int>, BpeParts) ReadModel(JsonElement model)
+    /// <param name="addedCount">Added tokens may fill holes in the model's ids, so ids may reach this far beyond.</param>
+    (Dictionary<string, int>, BpeParts) ReadModel(JsonElement model, int addedCount)
     {
         string type = Optional(model, "type") is { } t ? String(t, "model.type") : "BPE";
         if (type != "BPE")
@@ -157,10 +158,10 @@ sealed class TokenizerJson
             if (id < 0 || id > 16_777_216) throw Fail($"model.vocab[\"{prop.Name}\"]: id {id} is out of range");
             vocab[prop.Name] = id;
         }
-        var ids = new bool[vocab.Count];
+        var ids = new bool[vocab.Count + addedCount];
         foreach (var (text, id) in vocab)
         {
-            if (id >= vocab.Count) throw Fail($"model.vocab: \"{text}\" has id {id} but the vocabulary has only {vocab.Count} entries");
+            if (id >= ids.Length) throw Fail($"model.vocab: \"{text}\" has id {id} but there are only {vocab.Count} tokens and {addedCount} added tokens");
             if (ids[id]) throw Fail($"model.vocab: id {id} is given to two tokens");
             ids[id] = true;
         }

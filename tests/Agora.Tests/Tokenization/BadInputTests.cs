@@ -51,6 +51,21 @@ public sealed class BadInputTests : IDisposable
 
     [Fact] public void Vocab_of_the_wrong_shape() => Refused(Edit(n => n["model"]!["vocab"] = new JsonArray(1, 2)), "model.vocab is not an object");
     [Fact] public void Vocab_id_out_of_range() => Refused(Edit(n => n["model"]!["vocab"]!["Ġt"] = 100000), "has id 100000");
+    [Fact]
+    public void Added_tokens_may_fill_holes_in_the_model_ids()
+    {
+        var path = Write(Edit(n =>
+        {
+            var vocab = n["model"]!["vocab"]!.AsObject();
+            vocab.Remove("<|im_end|>");
+            vocab["zz-moved"] = 512; // id 2 is now only an added token, and the model's ids reach one past
+        }).Replace("\"zz-moved\"", "\"Ġzzmoved\""));
+        var tok = Tokenizer.FromFile(path);
+        Assert.Equal(513, tok.VocabSize);
+        Assert.Equal("<|im_end|>", tok.TokenText(2));
+        Assert.Equal("Ġzzmoved", tok.TokenText(512));
+    }
+
     [Fact] public void Negative_vocab_id() => Refused(Edit(n => n["model"]!["vocab"]!["Ġt"] = -4), "out of range");
     [Fact] public void Merge_naming_an_unknown_token() => Refused(Edit(n => n["model"]!["merges"]![0] = new JsonArray("Ġ", "nope")), "\"nope\", which is not in the vocabulary");
     [Fact] public void Merge_string_with_three_parts() => Refused(Edit(n => n["model"]!["merges"]![0] = "a b c"), "not two tokens");
