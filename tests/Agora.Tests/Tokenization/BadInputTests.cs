@@ -88,6 +88,24 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void Config_special_tokens_as_objects_and_add_flags()
+    {
+        var json = Write(SmallJson());
+        var config = Write("""
+            {"bos_token": {"content": "<|im_start|>", "lstrip": false, "special": true}, "eos_token": "<|im_end|>",
+             "pad_token": null, "add_bos_token": true, "add_eos_token": true}
+            """, "tokenizer_config.json");
+        var tok = Tokenizer.FromFile(json, config);
+        Assert.Equal((1, 2), (tok.BosId!.Value, tok.EosId!.Value));
+        Assert.True(tok.AddBos && tok.AddEos);
+        Assert.Null(tok.PadId);
+        var ids = tok.Encode("hi");
+        Assert.Equal(1, ids[0]);
+        Assert.Equal(2, ids[^1]);
+        Assert.Equal(tok.Encode("hi", addSpecialTokens: false), ids[1..^1]);
+    }
+
+    [Fact]
     public void Missing_files_are_plain_errors()
     {
         Assert.Throws<AgoraException>(() => Tokenizer.FromFile(Path.Combine(_dir, "absent.json")));

@@ -38,4 +38,14 @@ public class HfCasesTests
         var tok = Family(family);
         AssertAll(Cases(family), c => c.Decoded, c => tok.Decode(c.Ids), Show);
     }
+
+    [Fact]
+    public void Concurrent_encoding_gives_the_same_ids()
+    {
+        var tok = Family("qwen3");
+        var cases = Cases("qwen3");
+        var results = new int[cases.Count * 8][];
+        Parallel.For(0, results.Length, i => results[i] = tok.Encode(cases[i % cases.Count].Text, addSpecialTokens: false));
+        for (int i = 0; i < results.Length; i++) Assert.Equal(cases[i % cases.Count].Ids, results[i]);
+    }
 }
