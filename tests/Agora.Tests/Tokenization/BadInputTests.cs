@@ -112,12 +112,14 @@ public sealed class BadInputTests : IDisposable
         Assert.Throws<AgoraException>(() => Tokenizer.FromFolder(_dir));
     }
 
-    /// <summary>Truncations and random byte edits of a small tokenizer.json: every one loads (and then encodes and
-    /// decodes without crashing) or throws exactly AgoraFormatException.</summary>
-    [Fact]
-    public void Mutated_files_load_or_throw_a_format_error()
+    /// <summary>Truncations and random byte edits of small tokenizer.json files: every one loads (and then encodes
+    /// and decodes without crashing) or throws exactly AgoraFormatException.</summary>
+    [Theory]
+    [InlineData("byte-level")]
+    [InlineData("metaspace")]
+    public void Mutated_files_load_or_throw_a_format_error(string which)
     {
-        var original = Encoding.UTF8.GetBytes(SmallJson());
+        var original = Encoding.UTF8.GetBytes(which == "byte-level" ? SmallJson() : PipelinePartsTests.MetaspaceJson);
         var rng = new Random(20261126);
         var path = Path.Combine(_dir, "tokenizer.json");
         int loaded = 0, refused = 0;

@@ -60,12 +60,8 @@ public sealed class PipelinePartsTests : IDisposable
         Assert.Equal("", new PrependNormalizer("▁").Normalize(""));
     }
 
-    /// <summary>A whole file using a normalizer, Metaspace, a Roberta post-processor and the Metaspace decoder.</summary>
-    [Fact]
-    public void A_metaspace_tokenizer_from_json()
-    {
-        var path = Path.Combine(_dir, "tokenizer.json");
-        File.WriteAllText(path, """
+    /// <summary>A small SentencePiece-style file: lowercase normalizer, Metaspace, Roberta post-processor, unknown token.</summary>
+    internal const string MetaspaceJson = """
         {
           "added_tokens": [{"id": 0, "content": "<s>", "special": true}, {"id": 1, "content": "</s>", "special": true},
                            {"id": 9, "content": "[x]", "special": false, "lstrip": true, "normalized": false}],
@@ -76,7 +72,14 @@ public sealed class PipelinePartsTests : IDisposable
           "model": {"type": "BPE", "vocab": {"<s>": 0, "</s>": 1, "▁": 2, "a": 3, "b": 4, "▁a": 5, "▁ab": 6, "<unk>": 7, "c": 8},
                     "merges": ["▁ a", "▁a b"], "unk_token": "<unk>", "fuse_unk": true}
         }
-        """);
+        """;
+
+    /// <summary>A whole file using a normalizer, Metaspace, a Roberta post-processor and the Metaspace decoder.</summary>
+    [Fact]
+    public void A_metaspace_tokenizer_from_json()
+    {
+        var path = Path.Combine(_dir, "tokenizer.json");
+        File.WriteAllText(path, MetaspaceJson);
         var tok = Tokenizer.FromFile(path);
         Assert.Equal([0, 6, 5, 9, 2, 8, 7, 1], tok.Encode("AB a [x] cQZ"));
         Assert.Equal("ab a[x] c<unk>", tok.Decode([6, 5, 9, 2, 8, 7]));
