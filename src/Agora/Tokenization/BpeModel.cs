@@ -142,7 +142,7 @@ sealed class BpeModel
 
     int CharSymbols(ReadOnlySpan<char> word, BpeScratch s)
     {
-        s.EnsureSymbols(word.Length * 4);
+        s.EnsureSymbols(word.Length * 3); // a UTF-16 char is at most 3 UTF-8 bytes, so at most 3 fallback symbols
         string prefix = _options.ContinuingSubwordPrefix, suffix = _options.EndOfWordSuffix;
         Span<char> buf = stackalloc char[2 + prefix.Length + suffix.Length];
         Span<byte> utf8 = stackalloc byte[4];
@@ -333,13 +333,18 @@ sealed class BpeScratch
     public void EnsureBytes(int n)
     {
         ByteCount = n;
-        if (Bytes.Length < n) { Bytes = new byte[n * 2]; Chars = new char[n * 2]; }
-        EnsureSymbols(n * 4);
+        if (Bytes.Length < n)
+        {
+            Bytes = new byte[Math.Max(n, Bytes.Length * 2)];
+            Chars = new char[Bytes.Length];
+        }
+        EnsureSymbols(n);
     }
 
     public void EnsureSymbols(int n)
     {
         if (Ids.Length >= n) return;
-        Ids = new int[n * 2]; Next = new int[n * 2]; Prev = new int[n * 2];
+        int size = Math.Max(n, Ids.Length * 2);
+        Ids = new int[size]; Next = new int[size]; Prev = new int[size];
     }
 }
