@@ -32,6 +32,8 @@ sealed class BpeModel
     readonly int[] _fallbackIds = new int[256];
     readonly BpeOptions _options;
     readonly int _unkId = -1;
+    readonly int _maxId;
+    readonly Lazy<System.Buffers.SearchValues<char>?> _barriers;
 
     public BpeOptions Options => _options;
 
@@ -40,6 +42,8 @@ sealed class BpeModel
         Func<string, Exception> fail)
     {
         _vocab = vocab;
+        _maxId = vocab.Count == 0 ? 0 : vocab.Values.Max();
+        _barriers = new(FindBarriers);
         _vocabBySpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         _options = options;
         if (options.UnkToken is { } unk)
@@ -104,6 +108,7 @@ sealed class BpeModel
             output.AddRange(cached);
             return;
         }
+        if (!byteLevel && piece.Length > BpeScratch.MaxCachedLength && EncodeAroundBarriers(piece, output, s)) return;
         int start = output.Count;
         ReadOnlySpan<char> word = piece;
         if (byteLevel)
@@ -124,6 +129,47 @@ sealed class BpeModel
         if (piece.Length > BpeScratch.MaxCachedLength) return;
         if (s.Cache.Count >= BpeScratch.CacheCapacity) s.Cache.Clear();
         s.Cache[piece.ToString()] = output.GetRange(start, output.Count - start).ToArray();
+    }
+
+    /// <summary>
+    /// A long piece (a whole unsplit SentencePiece text) is cut at characters whose symbol takes part in no merge,
+    /// such as a newline spelled &lt;0x0A&gt;: nothing merges across such a symbol, so the parts encode exactly as the
+    /// whole would, and each part is short enough to be cached. Returns false when the piece has no such character.
+    /// Not used where a part could differ from the whole (ignore_merges, subword prefixes and suffixes).
+    /// </summary>
+    bool EncodeAroundBarriers(ReadOnlySpan<char> piece, List<int> output, BpeScratch s)
+    {
+        var barriers = _barriers.Value;
+        if (barriers == null || piece.IndexOfAny(barriers) < 0) return false;
+        while (!piece.IsEmpty)
+        {
+            int cut = piece.IndexOfAny(barriers);
+            if (cut < 0) { Encode(piece, false, output, s); break; }
+            Encode(piece[..cut], false, output, s);
+            Encode(piece.Slice(cut, 1), false, output, s);
+            piece = piece[(cut + 1)..];
+        }
+        return true;
+    }
+
+    System.Buffers.SearchValues<char>? FindBarriers()
+    {
+        if (_options.IgnoreMerges || _options.ContinuingSubwordPrefix.Length > 0 || _options.EndOfWordSuffix.Length > 0) return null;
+        var merging = new bool[_maxId + 1];
+        foreach (var (left, right, _) in _byRank) { merging[left] = true; merging[right] = true; }
+        var found = new List<char>();
+        for (int c = 0; c < 0xD800; c++)
+        {
+            ReadOnlySpan<char> text = [(char)c];
+            if (_vocabBySpan.TryGetValue(text, out int id)) { if (!merging[id]) found.Add((char)c); continue; }
+            // a character missing from the vocabulary: a barrier if it becomes byte tokens that never merge
+            Span<byte> utf8 = stackalloc byte[3];
+            int n = Encoding.UTF8.GetBytes(text, utf8);
+            bool barrier = _options.ByteFallback;
+            for (int i = 0; i < n && barrier; i++) barrier = _fallbackIds[utf8[i]] >= 0 && !merging[_fallbackIds[utf8[i]]];
+            if (barrier) found.Add((char)c);
+        }
+        return found.Count > 0 ? System.Buffers.SearchValues.Create(found.ToArray()) : null;
     }
 
     int ByteLevelSymbols(BpeScratch s)

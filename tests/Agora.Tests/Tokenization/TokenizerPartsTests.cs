@@ -42,22 +42,40 @@ public class TokenizerPartsTests
         Assert.Equal(reference.VocabSize, tok.VocabSize);
     }
 
-    [Fact]
-    public void SentencePiece_parts_match_llama2()
+    static Tokenizer Llama2Parts(bool ignoreMerges = false)
     {
         var (tokens, merges) = VocabAndMerges(Fixtures.Require("tokenizers", "llama2", "tokenizer.json"));
         var kinds = tokens.Select((t, i) => i == 0 ? TokenKind.Unknown : i < 3 ? TokenKind.Control : t.StartsWith("<0x") ? TokenKind.Byte : TokenKind.Normal).ToArray();
-        var tok = Tokenizer.FromParts(new TokenizerParts
+        return Tokenizer.FromParts(new TokenizerParts
         {
             Tokens = tokens, Merges = merges, Kinds = kinds, Flavor = TokenizerFlavor.SentencePiece,
             ByteFallback = true, AddSpacePrefix = true, UnkId = 0, BosId = 1, EosId = 2, AddBos = true,
+            IgnoreMerges = ignoreMerges,
         }, "llama2 parts");
+    }
+
+    [Fact]
+    public void SentencePiece_parts_match_llama2()
+    {
+        var tok = Llama2Parts();
         foreach (var c in Cases("llama2"))
         {
             Assert.Equal(c.Ids, tok.Encode(c.Text, addSpecialTokens: false));
             Assert.Equal(c.IdsWithSpecial, tok.Encode(c.Text));
             Assert.Equal(c.Decoded, tok.Decode(c.Ids));
         }
+    }
+
+    /// <summary>Long unsplit texts are cut at characters that never merge (llama2's newline); ignore_merges turns the
+    /// cutting off (and changes nothing else for texts far longer than any token), so it gives the uncut reference.</summary>
+    [Fact]
+    public void Long_texts_cut_at_never_merging_characters_encode_as_a_whole()
+    {
+        var text = File.ReadAllText(Fixtures.Require("text", "kjv-heldout.txt"))[..30_000] + "\n🦙 émoji\n\n  end";
+        var cut = TokenizerFixtures.Family("llama2").Encode(text, addSpecialTokens: false);
+        var whole = Llama2Parts(ignoreMerges: true).Encode(text, addSpecialTokens: false);
+        Assert.Equal(whole, cut);
+        Assert.Contains(13, cut); // <0x0A>, the newline
     }
 
     [Fact]
