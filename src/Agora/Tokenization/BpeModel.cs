@@ -158,12 +158,12 @@ sealed class BpeModel
         var merging = new bool[_maxId + 1];
         foreach (var (left, right, _) in _byRank) { merging[left] = true; merging[right] = true; }
         var found = new List<char>();
+        Span<byte> utf8 = stackalloc byte[3];
         for (int c = 0; c < 0xD800; c++)
         {
             ReadOnlySpan<char> text = [(char)c];
             if (_vocabBySpan.TryGetValue(text, out int id)) { if (!merging[id]) found.Add((char)c); continue; }
             // a character missing from the vocabulary: a barrier if it becomes byte tokens that never merge
-            Span<byte> utf8 = stackalloc byte[3];
             int n = Encoding.UTF8.GetBytes(text, utf8);
             bool barrier = _options.ByteFallback;
             for (int i = 0; i < n && barrier; i++) barrier = _fallbackIds[utf8[i]] >= 0 && !merging[_fallbackIds[utf8[i]]];
