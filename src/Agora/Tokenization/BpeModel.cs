@@ -1,0 +1,241 @@
+using System.Text;
+
+namespace Agora.Tokenization;
+
+/// <summary>Options of a BPE model, as Hugging Face's <c>model</c> section spells them.</summary>
+sealed record BpeOptions
+{
+    public string? UnkToken { get; init; }
+    public bool FuseUnk { get; init; }
+    public bool ByteFallback { get; init; }
+    public bool IgnoreMerges { get; init; }
+    public string ContinuingSubwordPrefix { get; init; } = "";
+    public string EndOfWordSuffix { get; init; } = "";
+}
+
+/// <summary>
+/// Byte-pair encoding of one pre-tokenized piece: start from one symbol per character (or per byte, for byte-level
+/// vocabularies), then repeatedly merge the adjacent pair with the lowest merge rank, leftmost first — exactly the
+/// order Hugging Face's BPE and llama.cpp use. Merge ranks live in a hash map keyed by the pair of ids, so the loop
+/// never builds strings; results are cached per piece in the caller's <see cref="BpeScratch"/>.
+/// </summary>
+sealed class BpeModel
+{
+    readonly Dictionary<string, int> _vocab;
+    readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabBySpan;
+    /// <summary>(left id &lt;&lt; 32 | right id) → (rank &lt;&lt; 32 | merged id).</summary>
+    readonly Dictionary<ulong, ulong> _merges;
+    /// <summary>Byte → id of its byte-level character token, or -1.</summary>
+    readonly int[] _byteLevelIds = new int[256];
+    /// <summary>Byte → id of its "&lt;0xXX&gt;" token, or -1 (only with byte fallback).</summary>
+    readonly int[] _fallbackIds = new int[256];
+    readonly BpeOptions _options;
+    readonly int _unkId = -1;
+
+    public BpeOptions Options => _options;
+
+    /// <summary>Builds the model; <paramref name="fail"/> must throw (it is given the problem).</summary>
+    public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, BpeOptions options,
+        Func<string, Exception> fail)
+    {
+        _vocab = vocab;
+        _vocabBySpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        _options = options;
+        if (options.UnkToken is { } unk)
+        {
+            if (!vocab.TryGetValue(unk, out _unkId)) throw fail($"the unknown token \"{unk}\" is not in the vocabulary");
+        }
+        for (int b = 0; b < 256; b++)
+        {
+            _byteLevelIds[b] = vocab.TryGetValue(ByteLevelAlphabet.ByteToChar[b].ToString(), out var id) ? id : -1;
+            _fallbackIds[b] = options.ByteFallback && vocab.TryGetValue($"<0x{b:X2}>", out id) ? id : -1;
+        }
+        _merges = new Dictionary<ulong, ulong>(merges.Count);
+        string prefix = options.ContinuingSubwordPrefix;
+        for (int rank = 0; rank < merges.Count; rank++)
+        {
+            var (a, b) = merges[rank];
+            if (!vocab.TryGetValue(a, out var ia)) throw fail($"merge {rank} (\"{a}\" \"{b}\") names \"{a}\", which is not in the vocabulary");
+            if (!vocab.TryGetValue(b, out var ib)) throw fail($"merge {rank} (\"{a}\" \"{b}\") names \"{b}\", which is not in the vocabulary");
+            string merged = a + (prefix.Length > 0 && b.StartsWith(prefix, StringComparison.Ordinal) ? b[prefix.Length..] : b);
+            if (!vocab.TryGetValue(merged, out var im)) throw fail($"merge {rank} (\"{a}\" \"{b}\") makes \"{merged}\", which is not in the vocabulary");
+            // A repeated pair keeps its last rank, as Hugging Face's map building does.
+            _merges[Key(ia, ib)] = ((ulong)(uint)rank << 32) | (uint)im;
+        }
+    }
+
+    static ulong Key(int a, int b) => ((ulong)(uint)a << 32) | (uint)b;
+
+    public bool TryGetId(ReadOnlySpan<char> token, out int id) => _vocabBySpan.TryGetValue(token, out id);
+
+    /// <summary>
+    /// Ranked merges for a SentencePiece vocabulary that has scores instead of merges: every split of a token into
+    /// two vocabulary tokens is a merge, ranked by the merged token's score (higher first), as llama.cpp's SPM does.
+    /// </summary>
+    public static List<(string, string)> MergesFromScores(IReadOnlyList<string> vocab, IReadOnlyList<float> scores,
+        Func<int, bool>? mergeable = null)
+    {
+        var ids = new Dictionary<string, int>(vocab.Count);
+        for (int i = 0; i < vocab.Count; i++) ids.TryAdd(vocab[i], i);
+        var found = new List<(float Score, int Id, string A, string B)>();
+        for (int id = 0; id < vocab.Count; id++)
+        {
+            string t = vocab[id];
+            if (t.Length < 2 || (mergeable != null && !mergeable(id))) continue;
+            for (int k = 1; k < t.Length; k++)
+            {
+                if (char.IsLowSurrogate(t[k])) continue;
+                string a = t[..k], b = t[k..];
+                if (ids.ContainsKey(a) && ids.ContainsKey(b)) found.Add((scores[id], id, a, b));
+            }
+        }
+        found.Sort((x, y) => x.Score != y.Score ? y.Score.CompareTo(x.Score) : x.Id.CompareTo(y.Id));
+        return found.ConvertAll(f => (f.A, f.B));
+    }
+
+    /// <summary>Appends the ids of one piece. With <paramref name="byteLevel"/> the piece is raw text whose UTF-8
+    /// bytes are spelled in the byte-level alphabet first.</summary>
+    public void Encode(ReadOnlySpan<char> piece, bool byteLevel, List<int> output, BpeScratch s)
+    {
+        if (piece.IsEmpty) return;
+        if (s.CacheBySpan.TryGetValue(piece, out var cached))
+        {
+            output.AddRange(cached);
+            return;
+        }
+        int start = output.Count;
+        ReadOnlySpan<char> word = piece;
+        if (byteLevel)
+        {
+            int n = Encoding.UTF8.GetByteCount(piece);
+            s.EnsureBytes(n);
+            n = Encoding.UTF8.GetBytes(piece, s.Bytes);
+            for (int i = 0; i < n; i++) s.Chars[i] = ByteLevelAlphabet.ByteToChar[s.Bytes[i]];
+            word = s.Chars.AsSpan(0, n);
+        }
+        if (_options.IgnoreMerges && _vocabBySpan.TryGetValue(word, out var whole))
+            output.Add(whole);
+        else
+        {
+            int count = byteLevel ? ByteLevelSymbols(s) : CharSymbols(word, s);
+            Merge(s, count, output);
+        }
+        if (s.Cache.Count >= BpeScratch.CacheCapacity) s.Cache.Clear();
+        s.Cache[piece.ToString()] = output.GetRange(start, output.Count - start).ToArray();
+    }
+
+    int ByteLevelSymbols(BpeScratch s)
+    {
+        int count = 0;
+        var bytes = s.Bytes;
+        int n = s.ByteCount;
+        for (int i = 0; i < n; i++)
+        {
+            int id = _byteLevelIds[bytes[i]];
+            if (id < 0) { AddUnknownOrFallback(s, ref count, bytes.AsSpan(i, 1)); continue; }
+            s.Ids[count++] = id;
+        }
+        return count;
+    }
+
+    int CharSymbols(ReadOnlySpan<char> word, BpeScratch s)
+    {
+        s.EnsureSymbols(word.Length * 4);
+        string prefix = _options.ContinuingSubwordPrefix, suffix = _options.EndOfWordSuffix;
+        Span<char> buf = stackalloc char[2 + prefix.Length + suffix.Length];
+        Span<byte> utf8 = stackalloc byte[4];
+        int count = 0;
+        for (int i = 0; i < word.Length;)
+        {
+            int len = char.IsHighSurrogate(word[i]) && i + 1 < word.Length && char.IsLowSurrogate(word[i + 1]) ? 2 : 1;
+            int n = 0;
+            if (i > 0) { prefix.AsSpan().CopyTo(buf); n = prefix.Length; }
+            word.Slice(i, len).CopyTo(buf[n..]); n += len;
+            if (i + len == word.Length) { suffix.AsSpan().CopyTo(buf[n..]); n += suffix.Length; }
+            if (_vocabBySpan.TryGetValue(buf[..n], out var id)) s.Ids[count++] = id;
+            else
+            {
+                var rune = Rune.DecodeFromUtf16(word.Slice(i, len), out var r, out _) == System.Buffers.OperationStatus.Done ? r : Rune.ReplacementChar;
+                int bl = rune.EncodeToUtf8(utf8);
+                AddUnknownOrFallback(s, ref count, utf8[..bl]);
+            }
+            i += len;
+        }
+        return count;
+    }
+
+    /// <summary>A character missing from the vocabulary: its "&lt;0xXX&gt;" tokens if all exist, else the unknown
+    /// token (fused with a preceding one if asked), else nothing — Hugging Face drops it silently.</summary>
+    void AddUnknownOrFallback(BpeScratch s, ref int count, ReadOnlySpan<byte> bytes)
+    {
+        bool all = _options.ByteFallback;
+        foreach (var b in bytes) all &= _fallbackIds[b] >= 0;
+        if (all)
+        {
+            foreach (var b in bytes) s.Ids[count++] = _fallbackIds[b];
+            return;
+        }
+        if (_unkId < 0) return;
+        if (_options.FuseUnk && count > 0 && s.Ids[count - 1] == _unkId) return;
+        s.Ids[count++] = _unkId;
+    }
+
+    void Merge(BpeScratch s, int count, List<int> output)
+    {
+        var ids = s.Ids;
+        if (count > 1)
+        {
+            var next = s.Next; var prev = s.Prev; var heap = s.Heap;
+            heap.Clear();
+            for (int i = 0; i < count; i++) { prev[i] = i - 1; next[i] = i + 1 < count ? i + 1 : -1; }
+            for (int i = 0; i + 1 < count; i++) Push(heap, ids, i, i + 1);
+            while (heap.TryDequeue(out int pos, out ulong prio))
+            {
+                int right = next[pos];
+                if (ids[pos] < 0 || right < 0) continue;
+                if (!_merges.TryGetValue(Key(ids[pos], ids[right]), out var m) || (m >> 32) != (prio >> 32)) continue;
+                ids[pos] = (int)(uint)m;
+                ids[right] = -1;
+                next[pos] = next[right];
+                if (next[pos] >= 0) prev[next[pos]] = pos;
+                if (prev[pos] >= 0) Push(heap, ids, prev[pos], pos);
+                if (next[pos] >= 0) Push(heap, ids, pos, next[pos]);
+            }
+        }
+        for (int i = 0; i < count; i++) if (ids[i] >= 0) output.Add(ids[i]);
+    }
+
+    void Push(PriorityQueue<int, ulong> heap, int[] ids, int left, int right)
+    {
+        if (_merges.TryGetValue(Key(ids[left], ids[right]), out var m))
+            heap.Enqueue(left, (m & 0xFFFF_FFFF_0000_0000UL) | (uint)left);
+    }
+}
+
+/// <summary>Per-thread working memory of the BPE: symbol arrays, the merge heap and the piece → ids cache.</summary>
+sealed class BpeScratch
+{
+    public const int CacheCapacity = 1 << 16;
+    public readonly Dictionary<string, int[]> Cache = new();
+    public readonly Dictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> CacheBySpan;
+    public readonly PriorityQueue<int, ulong> Heap = new();
+    public byte[] Bytes = new byte[256];
+    public char[] Chars = new char[256];
+    public int ByteCount;
+    public int[] Ids = new int[1024], Next = new int[1024], Prev = new int[1024];
+
+    public BpeScratch() => CacheBySpan = Cache.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    public void EnsureBytes(int n)
+    {
+        ByteCount = n;
+        if (Bytes.Length < n) { Bytes = new byte[n * 2]; Chars = new char[n * 2]; }
+        EnsureSymbols(n * 4);
+    }
+
+    public void EnsureSymbols(int n)
+    {
+        if (Ids.Length >= n) return;
+        Ids = new int[n * 2]; Next = new int[n * 2]; Prev = new int[n * 2];
+    }
+}

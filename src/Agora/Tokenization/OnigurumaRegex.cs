@@ -1,0 +1,77 @@
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Agora.Tokenization;
+
+/// <summary>
+/// Turns an Oniguruma pattern (what Hugging Face tokenizers use) into an equivalent .NET <see cref="Regex"/>.
+/// The syntax differs mainly in possessive quantifiers (<c>x++</c>, <c>x*+</c>, <c>x?+</c>), which .NET spells as
+/// atomic groups. \s, \p{L}, \p{N}, lookarounds and <c>(?i:…)</c> mean the same in both, with one caveat: .NET
+/// matches UTF-16 code units, so a letter outside the BMP is not \p{L} here. The hot GPT-2/llama3/qwen2 patterns
+/// never reach this class (see <see cref="Gpt2Splitter"/>), which works on code points.
+/// </summary>
+static class OnigurumaRegex
+{
+    public static Regex Create(string pattern) =>
+        new(Translate(pattern), RegexOptions.CultureInvariant | RegexOptions.Compiled);
+
+    public static string Translate(string p)
+    {
+        var sb = new StringBuilder(p.Length + 8);
+        var groups = new Stack<int>();
+        int lastAtom = -1;
+        for (int i = 0; i < p.Length;)
+        {
+            char c = p[i];
+            int atom = sb.Length;
+            if (c == '\\' && i + 1 < p.Length)
+            {
+                int end = i + 2;
+                if ("pPx".Contains(p[i + 1]) && end < p.Length && p[end] == '{')
+                    end = Math.Max(p.IndexOf('}', end) + 1, end);
+                sb.Append(p, i, end - i); i = end; lastAtom = atom;
+            }
+            else if (c == '[')
+            {
+                int depth = 0, j = i;
+                for (; j < p.Length; j++)
+                {
+                    if (p[j] == '\\') { j++; continue; }
+                    if (p[j] == '[') depth++;
+                    else if (p[j] == ']' && j > i + 1 && !(j == i + 2 && p[i + 1] == '^') && --depth == 0) break;
+                }
+                j = Math.Min(j + 1, p.Length);
+                sb.Append(p, i, j - i); i = j; lastAtom = atom;
+            }
+            else if (c == '(')
+            {
+                groups.Push(sb.Length);
+                sb.Append(c); i++;
+                if (i < p.Length && p[i] == '?')
+                {
+                    while (i < p.Length && ":=!>)".IndexOf(p[i]) < 0) sb.Append(p[i++]);
+                    if (i < p.Length && p[i] != ')') sb.Append(p[i++]);
+                }
+            }
+            else if (c == ')')
+            {
+                sb.Append(c); i++;
+                lastAtom = groups.Count > 0 ? groups.Pop() : -1;
+            }
+            else if (c is '*' or '+' or '?' or '{')
+            {
+                int end = c == '{' ? Math.Max(p.IndexOf('}', i) + 1, i + 1) : i + 1;
+                sb.Append(p, i, end - i); i = end;
+                if (i < p.Length && p[i] == '+' && lastAtom >= 0)
+                {
+                    sb.Insert(lastAtom, "(?>").Append(')');
+                    i++;
+                }
+                else if (i < p.Length && p[i] == '?') sb.Append(p[i++]);
+                lastAtom = -1;
+            }
+            else { sb.Append(c); i++; lastAtom = atom; }
+        }
+        return sb.ToString();
+    }
+}
