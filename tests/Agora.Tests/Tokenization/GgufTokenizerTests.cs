@@ -78,11 +78,46 @@ public class GgufTokenizerTests
     }
 
     [Fact]
-    public void GptNeoxWithoutPreNameUsesTheDefaultSplitter()
+    public void AMissingPreNameMeansLlamaCppsDefaultSplitter()
     {
         var tok = Load("tokenizers", "llama-cpp", "ggml-vocab-gpt-neox.gguf");
         Assert.Equal("default", tok.Settings.Pre!.Name);
-        Assert.Equal(tok.Encode("123"), tok.Encode("1").Concat(tok.Encode("23")).ToArray() is var split && split.Length == 0 ? [] : tok.Encode("123"));
+        // The default list ends with [0-9][0-9][0-9]: digit runs are cut into threes before merging.
+        var ids = tok.Encode("1234567");
+        Assert.Equal(tok.Encode("123").Concat(tok.Encode("456")).Concat(tok.Encode("7")), ids);
+    }
+
+    static readonly string[] ModelTexts =
+    [
+        "Hello world", " Hello  world ", "The LORD is my shepherd; I shall not want.", "In the beginning God created the heaven and the earth.",
+        "it's, they're, we'll, I'm, you've, he'd — 'quoted'", "numbers 1 12 123 1234 3.14159 and 1,000,000",
+        "tabs\tand\nnewlines\r\n\n\n  indented\n    more", "<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n",
+        "Ünïcödé — 日本語 Ελληνικά русский 🦙🚀", "   leading and trailing   ", "code: def f(x):\n    return x**2 # done",
+        "<|endoftext|>", "a<|im_end|>b", "!!! ??? ... ,,, ;;;", "",
+    ];
+
+    [Theory]
+    [InlineData("llama-a", "model-f32.gguf")]
+    [InlineData("qwen2-a", "model-f32.gguf")]
+    [InlineData("bloom-a", "model-f32.gguf")]
+    [InlineData("kjv-llama", "model-f16.gguf")]
+    public void FixtureModelsMatchTheirHuggingFaceTokenizer(string model, string gguf)
+    {
+        var tok = Load("models", model, gguf);
+        var hf = Agora.Tokenization.Tokenizer.FromFolder(Fixtures.Require("models", model, "hf"));
+        Assert.False(tok.Settings.AddBos);
+        foreach (var text in ModelTexts)
+        {
+            // Hugging Face always matches its added tokens; llama.cpp matches control tokens when parse_special is set.
+            Assert.Equal(hf.Encode(text, addSpecialTokens: false), tok.Encode(text, addSpecial: true, parseSpecial: true));
+            if (!text.Contains(" ?") && !text.Contains(" ."))
+                Assert.Equal(text, tok.Decode(tok.Encode(text)));
+        }
+        // gpt-2 vocabularies decode with llama.cpp's clean_spaces: no space before ?!., nor before 's 'm 're 've.
+        Assert.Equal("!!!???...,,, ;;;", tok.Decode(tok.Encode("!!! ??? ... ,,, ;;;")));
+        Assert.Equal("it's here, we're'ok", tok.Decode(tok.Encode("it 's here , we 're ' ok")));
+        // The reference prompts' ids, without the BOS the Hugging Face post-processor adds.
+        Assert.Equal(hf.Encode(ModelTexts[2]).Skip(1), tok.Encode(ModelTexts[2], addSpecial: true));
     }
 
     [Fact]
