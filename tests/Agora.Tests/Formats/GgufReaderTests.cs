@@ -230,4 +230,54 @@ public class GgufReaderTests
         var e = Refused(WithEntry("k", GgufValueType.Array, ms.ToArray()));
         Assert.Contains("nested more than", e.Message);
     }
+
+    [Fact]
+    public void InvalidUtf8InAValueIsKeptForWritingBack()
+    {
+        // "a", a lone continuation byte, "b": GGUF strings should be UTF-8, but the bytes must survive a round trip.
+        byte[] payload = [3, 0, 0, 0, 0, 0, 0, 0, (byte)'a', 0x80, (byte)'b'];
+        var bytes = WithEntry("k", GgufValueType.String, payload);
+        using var file = GgufFile.FromBytes(bytes, "utf8.gguf");
+        Assert.Equal("a\uFFFDb", file.GetString("k"));
+        Assert.Equal(bytes, GgufWriter.From(file).ToBytes());
+
+        var array = new MemoryStream();
+        array.Write([8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]); // two strings
+        array.Write(payload);
+        array.Write([1, 0, 0, 0, 0, 0, 0, 0, (byte)'c']);
+        var arrayFile = WithEntry("k", GgufValueType.Array, array.ToArray());
+        using var withArray = GgufFile.FromBytes(arrayFile, "utf8.gguf");
+        Assert.Equal(["a\uFFFDb", "c"], withArray.GetStringArray("k"));
+        Assert.Equal(arrayFile, GgufWriter.From(withArray).ToBytes());
+        Assert.False(withArray.Metadata["k"].Equals(GgufValue.StringArray(["a\uFFFDb", "c"])));
+    }
+
+    [Fact]
+    public void InvalidUtf8InAKeyIsRefused() =>
+        Assert.Contains("metadata key is not valid UTF-8", Refused(WithEntry("a\u0080", GgufValueType.UInt8, [1]).Select(b => b == 0xC2 ? (byte)'x' : b).ToArray()).Message);
+
+    /// <summary>A 3 GiB tensor in a sparse file: opening reads only the header, and the span view says to use the pointer.</summary>
+    [Fact]
+    public unsafe void HugeTensorsOpenWithoutReadingTheirData()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"agora-huge-{Guid.NewGuid():N}.gguf");
+        const long elements = 3L << 28; // 3 GiB of f32
+        var w = new GgufWriter();
+        w.Add("general.architecture", GgufValue.String("test"));
+        w.AddTensor("huge", GgmlType.F32, [elements], s =>
+        {
+            s.SetLength(s.Position + elements * 4); // a hole: no disk space, no time
+            s.Seek(elements * 4, SeekOrigin.Current);
+        });
+        try
+        {
+            w.Write(path);
+            using var file = GgufFile.Open(path);
+            var t = file.FindTensor("huge")!;
+            Assert.Equal(elements * 4, t.ByteSize);
+            Assert.Throws<AgoraException>(() => file.TensorData(t));
+            Assert.Equal(0, file.TensorPointer(t)[t.ByteSize - 1]);
+        }
+        finally { File.Delete(path); }
+    }
 }

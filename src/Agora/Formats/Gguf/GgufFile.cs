@@ -1,3 +1,4 @@
+using System.Collections.ObjectModel;
 using System.Runtime.InteropServices;
 using Agora.Tensors;
 
@@ -38,8 +39,8 @@ public sealed unsafe class GgufFile : IDisposable
         Version = layout.Version;
         Alignment = layout.Alignment;
         DataOffset = layout.DataOffset;
-        Metadata = layout.Metadata;
-        Tensors = layout.Tensors;
+        Metadata = new ReadOnlyDictionary<string, GgufValue>(layout.Metadata);
+        Tensors = layout.Tensors.AsReadOnly();
         _tensorsByName = layout.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
     }
 
@@ -74,8 +75,7 @@ public sealed unsafe class GgufFile : IDisposable
 
     public GgufTensorInfo? FindTensor(string name) => _tensorsByName.GetValueOrDefault(name);
 
-    public bool TryGetValue(string key, out GgufValue value) =>
-        ((IReadOnlyDictionary<string, GgufValue>)Metadata).TryGetValue(key, out value!);
+    public bool TryGetValue(string key, out GgufValue value) => Metadata.TryGetValue(key, out value!);
 
     public string GetString(string key) => Get(key, v => v.AsString());
     public long GetInt64(string key) => Get(key, v => v.AsInt64());

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Numerics;
 using System.Text;
+using System.Text.Unicode;
 using Agora.Tensors;
 
 namespace Agora.Formats.Gguf;
@@ -57,7 +58,8 @@ internal sealed unsafe class GgufParser
         ulong tensorCount = ReadUInt64();
         long kvCountAt = _pos;
         ulong kvCount = ReadUInt64();
-        // Cheapest possible entries: a tensor info is 24 bytes (empty name, no dims), a key-value 13 (empty key, a uint8).
+        // Counts are checked against the cheapest possible entries: a key-value takes at least 13 bytes
+        // (empty key, type, a uint8), a tensor info 24 (empty name, no dims, type, offset).
         CheckCount(kvCount, 13, "metadata entries", kvCountAt);
 
         var metadata = new OrderedDictionary<string, GgufValue>((int)Math.Min(kvCount, 4096), StringComparer.Ordinal);
@@ -65,7 +67,7 @@ internal sealed unsafe class GgufParser
         for (ulong i = 0; i < kvCount; i++)
         {
             long keyAt = _pos;
-            string key = ReadString();
+            string key = ReadName("a metadata key");
             long valueAt = _pos;
             var value = ReadValue(ReadValueType(), 0);
             if (!metadata.TryAdd(key, value))
@@ -94,7 +96,7 @@ internal sealed unsafe class GgufParser
 
     GgufTensorInfo ReadTensorInfo(long alignment)
     {
-        string name = ReadString();
+        string name = ReadName("a tensor name");
         long dimsAt = _pos;
         uint nDims = ReadUInt32();
         if (nDims > MaxDims)
@@ -112,7 +114,6 @@ internal sealed unsafe class GgufParser
                 throw Error($"tensor '{name}' shape [{string.Join(", ", shape.Take(d + 1))}...] has more elements than fit in 64 bits", dimAt);
             elements *= (long)dim;
         }
-        if (shape.Contains(0)) elements = 0;
 
         long typeAt = _pos;
         uint typeId = ReadUInt32();
@@ -191,7 +192,7 @@ internal sealed unsafe class GgufParser
         GgufValueType.Float32 => GgufValue.Float32(BinaryPrimitives.ReadSingleLittleEndian(Take(4))),
         GgufValueType.Float64 => GgufValue.Float64(BinaryPrimitives.ReadDoubleLittleEndian(Take(8))),
         GgufValueType.Bool => GgufValue.Bool(ReadBool()),
-        GgufValueType.String => GgufValue.String(ReadString()),
+        GgufValueType.String => GgufValue.String(ReadString(out var invalidUtf8), invalidUtf8),
         _ => ReadArray(depth),
     };
 
@@ -205,6 +206,8 @@ internal sealed unsafe class GgufParser
         ulong count = ReadUInt64();
         CheckCount(count, MinimumSize(elementType), $"{GgufValue.Name(elementType)} array elements", countAt);
         int n = (int)count;
+        if (elementType == GgufValueType.String)
+            return ReadStringArray(n);
         System.Array items = elementType switch
         {
             GgufValueType.UInt8 => ReadPrimitives<byte>(n),
@@ -218,10 +221,21 @@ internal sealed unsafe class GgufParser
             GgufValueType.Float32 => ReadPrimitives<float>(n),
             GgufValueType.Float64 => ReadPrimitives<double>(n),
             GgufValueType.Bool => ReadMany(n, ReadBool),
-            GgufValueType.String => ReadMany(n, ReadString),
             _ => ReadMany(n, () => ReadArray(depth + 1)),
         };
         return GgufValue.TypedArray(elementType, items);
+    }
+
+    GgufValue ReadStringArray(int n)
+    {
+        var texts = new string[n];
+        byte[]?[]? invalid = null;
+        for (int i = 0; i < n; i++)
+        {
+            texts[i] = ReadString(out var bytes);
+            if (bytes != null) (invalid ??= new byte[]?[n])[i] = bytes;
+        }
+        return GgufValue.TypedArray(GgufValueType.String, texts, invalid);
     }
 
     /// <summary>Bytes a value of this type takes at least in the file (exactly, for scalars).</summary>
@@ -260,7 +274,21 @@ internal sealed unsafe class GgufParser
         };
     }
 
-    string ReadString()
+    /// <summary>Keys and tensor names must be valid UTF-8: they are looked up by their text.</summary>
+    string ReadName(string what)
+    {
+        long at = _pos;
+        string text = ReadString(out var invalidUtf8);
+        if (invalidUtf8 != null)
+            throw Error($"{what} is not valid UTF-8 (\"{text}\")", at);
+        return text;
+    }
+
+    /// <summary>
+    /// A string; when its bytes are not valid UTF-8 (GGUF says they must be, but some writers let raw bytes
+    /// through) the text gets U+FFFD for them and <paramref name="invalidUtf8"/> keeps the bytes.
+    /// </summary>
+    string ReadString(out byte[]? invalidUtf8)
     {
         long at = _pos;
         ulong length = ReadUInt64();
@@ -268,8 +296,9 @@ internal sealed unsafe class GgufParser
             throw Error($"a string of {length} bytes runs past the end of the file ({_length} bytes)", at);
         if (length > int.MaxValue)
             throw Error($"a string of {length} bytes is too long", at);
-        byte* p = Advance((long)length);
-        return Encoding.UTF8.GetString(p, (int)length);
+        var bytes = new ReadOnlySpan<byte>(Advance((long)length), (int)length);
+        invalidUtf8 = Utf8.IsValid(bytes) ? null : bytes.ToArray();
+        return Encoding.UTF8.GetString(bytes);
     }
 
     uint ReadUInt32() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));

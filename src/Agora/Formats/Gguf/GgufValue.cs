@@ -13,18 +13,22 @@ public sealed class GgufValue : IEquatable<GgufValue>
     // Scalars keep their raw little-endian bits (sign-extended for signed types); strings and arrays use _object.
     readonly ulong _bits;
     readonly object? _object;
+    // The file's bytes of strings that were not valid UTF-8 (their text holds U+FFFD), kept so that writing back
+    // loses nothing: byte[] for a string, byte[]?[] (null where valid) for an array of strings; null when all were valid.
+    readonly object? _invalidUtf8;
 
     public GgufValueType Type { get; }
 
     /// <summary>The element type of an array (<see cref="GgufValueType.Array"/> for arrays of arrays); meaningless otherwise.</summary>
     public GgufValueType ElementType { get; }
 
-    GgufValue(GgufValueType type, ulong bits, object? obj = null, GgufValueType elementType = default)
+    GgufValue(GgufValueType type, ulong bits, object? obj = null, GgufValueType elementType = default, object? invalidUtf8 = null)
     {
         Type = type;
         _bits = bits;
         _object = obj;
         ElementType = elementType;
+        _invalidUtf8 = invalidUtf8;
     }
 
     // ---- factories ----
@@ -41,6 +45,9 @@ public sealed class GgufValue : IEquatable<GgufValue>
     public static GgufValue Float64(double v) => new(GgufValueType.Float64, BitConverter.DoubleToUInt64Bits(v));
     public static GgufValue Bool(bool v) => new(GgufValueType.Bool, v ? 1UL : 0UL);
     public static GgufValue String(string v) => new(GgufValueType.String, 0, v ?? throw new ArgumentNullException(nameof(v)));
+
+    /// <summary>A string read from a file; <paramref name="invalidUtf8"/> holds its bytes when they were not valid UTF-8.</summary>
+    internal static GgufValue String(string text, byte[]? invalidUtf8) => new(GgufValueType.String, 0, text, invalidUtf8: invalidUtf8);
 
     public static GgufValue StringArray(IEnumerable<string> items) => TypedArray(GgufValueType.String, items.ToArray());
     public static GgufValue Float32Array(IEnumerable<float> items) => TypedArray(GgufValueType.Float32, items.ToArray());
@@ -66,7 +73,8 @@ public sealed class GgufValue : IEquatable<GgufValue>
             GgufValueType.Float32 => TypedArray(elementType, list.Select(v => BitConverter.UInt32BitsToSingle((uint)v._bits)).ToArray()),
             GgufValueType.Float64 => TypedArray(elementType, list.Select(v => BitConverter.UInt64BitsToDouble(v._bits)).ToArray()),
             GgufValueType.Bool => TypedArray(elementType, list.Select(v => v._bits != 0).ToArray()),
-            GgufValueType.String => TypedArray(elementType, list.Select(v => (string)v._object!).ToArray()),
+            GgufValueType.String => TypedArray(elementType, list.Select(v => (string)v._object!).ToArray(),
+                list.Any(v => v._invalidUtf8 != null) ? list.Select(v => (byte[]?)v._invalidUtf8).ToArray() : null),
             GgufValueType.Array => TypedArray(elementType, list),
             _ => throw new ArgumentOutOfRangeException(nameof(elementType), $"unknown GGUF value type {(uint)elementType}"),
         };
@@ -76,11 +84,11 @@ public sealed class GgufValue : IEquatable<GgufValue>
     /// The one place an array value is made: <paramref name="items"/> is the .NET array type that
     /// <see cref="ClrElementType"/> gives for <paramref name="elementType"/>; it is kept, not copied.
     /// </summary>
-    internal static GgufValue TypedArray(GgufValueType elementType, System.Array items)
+    internal static GgufValue TypedArray(GgufValueType elementType, System.Array items, byte[]?[]? invalidUtf8 = null)
     {
         if (items.GetType().GetElementType() != ClrElementType(elementType))
             throw new ArgumentException($"a GGUF array of {Name(elementType)} is not held as {items.GetType().Name}");
-        return new GgufValue(GgufValueType.Array, 0, items, elementType);
+        return new GgufValue(GgufValueType.Array, 0, items, elementType, invalidUtf8);
     }
 
     internal static Type ClrElementType(GgufValueType type) => type switch
@@ -154,7 +162,7 @@ public sealed class GgufValue : IEquatable<GgufValue>
             float[] a => System.Array.ConvertAll(a, Float32),
             double[] a => System.Array.ConvertAll(a, Float64),
             bool[] a => System.Array.ConvertAll(a, Bool),
-            string[] a => System.Array.ConvertAll(a, String),
+            string[] a => a.Select((text, i) => String(text, InvalidUtf8At(i))).ToArray(),
             _ => throw new InvalidOperationException("unreachable: array storage"),
         };
     }
@@ -186,12 +194,19 @@ public sealed class GgufValue : IEquatable<GgufValue>
 
     internal ulong RawBits => _bits;
 
+    /// <summary>The file's bytes of a string that was not valid UTF-8, else null.</summary>
+    internal byte[]? InvalidUtf8 => _invalidUtf8 as byte[];
+
+    /// <summary>The same for element <paramref name="i"/> of an array of strings.</summary>
+    internal byte[]? InvalidUtf8At(int i) => (_invalidUtf8 as byte[]?[])?[i];
+
     // ---- equality and display ----
 
     /// <summary>Same type and same bits (floats compare bitwise, so NaN equals itself and 0 differs from -0).</summary>
     public bool Equals(GgufValue? other)
     {
         if (other is null || other.Type != Type) return false;
+        if (!SameInvalidUtf8(_invalidUtf8, other._invalidUtf8)) return false;
         if (Type == GgufValueType.String) return (string)_object! == (string)other._object!;
         if (Type != GgufValueType.Array) return _bits == other._bits;
         if (ElementType != other.ElementType) return false;
@@ -206,6 +221,14 @@ public sealed class GgufValue : IEquatable<GgufValue>
             _ => false,
         };
     }
+
+    static bool SameInvalidUtf8(object? a, object? b) => (a, b) switch
+    {
+        (null, null) => true,
+        (byte[] x, byte[] y) => x.AsSpan().SequenceEqual(y),
+        (byte[]?[] x, byte[]?[] y) => x.Length == y.Length && x.Zip(y).All(p => SameInvalidUtf8(p.First, p.Second)),
+        _ => false,
+    };
 
     public override bool Equals(object? obj) => Equals(obj as GgufValue);
 

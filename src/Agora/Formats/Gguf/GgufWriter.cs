@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Collections.ObjectModel;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -21,6 +22,7 @@ public sealed unsafe class GgufWriter
     sealed record PendingTensor(string Name, GgmlType Type, long[] Shape, long ByteSize, TensorDataWriter Write);
 
     readonly OrderedDictionary<string, GgufValue> _metadata = new(StringComparer.Ordinal);
+    readonly ReadOnlyDictionary<string, GgufValue> _metadataView;
     readonly List<PendingTensor> _tensors = [];
     readonly HashSet<string> _tensorNames = new(StringComparer.Ordinal);
 
@@ -32,6 +34,7 @@ public sealed unsafe class GgufWriter
         if (version is not (2 or 3))
             throw new ArgumentOutOfRangeException(nameof(version), $"GGUF version {version} cannot be written (2 or 3)");
         Version = version;
+        _metadataView = new(_metadata);
     }
 
     /// <summary>A writer holding all metadata and tensors of <paramref name="source"/>, which must stay open until written.</summary>
@@ -43,7 +46,8 @@ public sealed unsafe class GgufWriter
         return writer;
     }
 
-    public IReadOnlyDictionary<string, GgufValue> Metadata => _metadata;
+    /// <summary>The metadata so far, in the order it will be written.</summary>
+    public IReadOnlyDictionary<string, GgufValue> Metadata => _metadataView;
 
     public int TensorCount => _tensors.Count;
 
@@ -126,7 +130,6 @@ public sealed unsafe class GgufWriter
             if (d != 0 && elements > long.MaxValue / d) throw new ArgumentException($"tensor '{name}' is too large", nameof(shape));
             elements *= d;
         }
-        if (shape.Contains(0)) elements = 0;
         long row = shape.Length > 0 ? shape[0] : 1;
         if (row % GgmlTypeInfo.BlockSize(type) != 0)
             throw new ArgumentException($"tensor '{name}' rows of {row} elements are not a multiple of the {type} block size {GgmlTypeInfo.BlockSize(type)}", nameof(shape));
@@ -178,7 +181,7 @@ public sealed unsafe class GgufWriter
         output.UInt64((ulong)_metadata.Count);
         foreach (var (key, value) in _metadata)
         {
-            output.String(key);
+            output.String(key, null);
             output.UInt32((uint)value.Type);
             output.Value(value);
         }
@@ -186,7 +189,7 @@ public sealed unsafe class GgufWriter
         long offset = 0;
         foreach (var t in _tensors)
         {
-            output.String(t.Name);
+            output.String(t.Name, null);
             output.UInt32((uint)t.Shape.Length);
             foreach (long d in t.Shape) output.UInt64((ulong)d);
             output.UInt32((uint)t.Type);
@@ -234,8 +237,15 @@ public sealed unsafe class GgufWriter
             stream.Write(b);
         }
 
-        public void String(string s)
+        /// <summary>A string as UTF-8, or as the bytes it was read from when those were not valid UTF-8.</summary>
+        public void String(string s, byte[]? invalidUtf8)
         {
+            if (invalidUtf8 != null)
+            {
+                UInt64((ulong)invalidUtf8.Length);
+                stream.Write(invalidUtf8);
+                return;
+            }
             int n = Encoding.UTF8.GetByteCount(s);
             UInt64((ulong)n);
             var buffer = ArrayPool<byte>.Shared.Rent(n);
@@ -257,7 +267,7 @@ public sealed unsafe class GgufWriter
             switch (value.Type)
             {
                 case GgufValueType.String:
-                    String(value.AsString());
+                    String(value.AsString(), value.InvalidUtf8);
                     break;
                 case GgufValueType.Array:
                     Array(value);
@@ -278,7 +288,7 @@ public sealed unsafe class GgufWriter
             switch (items)
             {
                 case string[] strings:
-                    foreach (var s in strings) String(s);
+                    for (int i = 0; i < strings.Length; i++) String(strings[i], value.InvalidUtf8At(i));
                     break;
                 case GgufValue[] arrays:
                     foreach (var a in arrays) Array(a);
