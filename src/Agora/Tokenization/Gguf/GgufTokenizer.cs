@@ -49,7 +49,7 @@ public sealed class GgufTokenizer
         bool hexBytes = settings.Spm || !settings.Pre!.ByteEncode;
         for (int b = 0; b < 256; b++)
         {
-            string single = hexBytes ? ((char)b).ToString() : LlamaCppUnicode.ByteToChar[b].ToString();
+            string single = hexBytes ? ((char)b).ToString() : ByteLevelAlphabet.ByteToChar[b].ToString();
             byteTokens[b] = hexBytes && ids.TryGetValue($"<0x{b:X2}>", out int id) ? id
                 : (hexBytes ? b < 0x80 : true) && ids.TryGetValue(single, out id) ? id : -1;
         }
@@ -127,7 +127,7 @@ public sealed class GgufTokenizer
         var bytes = nBytes <= small.Length ? small : (rented = new byte[nBytes]);
         nBytes = Encoding.UTF8.GetBytes(word, bytes);
         Span<char> encoded = nBytes <= 256 ? stackalloc char[256] : new char[nBytes];
-        for (int i = 0; i < nBytes; i++) encoded[i] = LlamaCppUnicode.ByteToChar[bytes[i]];
+        for (int i = 0; i < nBytes; i++) encoded[i] = ByteLevelAlphabet.ByteToChar[bytes[i]];
         EncodeWord(encoded[..nBytes], symbols, output);
     }
 
@@ -293,14 +293,15 @@ public sealed class GgufTokenizer
             output.Add(b);
     }
 
-    static readonly Dictionary<char, byte> CharToByte =
-        Enumerable.Range(0, 256).ToDictionary(b => LlamaCppUnicode.ByteToChar[b], b => (byte)b);
-
     static void AppendByteLevel(string text, List<byte> output)
     {
         foreach (var rune in text.EnumerateRunes())
         {
-            if (rune.IsBmp && CharToByte.TryGetValue((char)rune.Value, out byte b)) { output.Add(b); continue; }
+            if (rune.Value < ByteLevelAlphabet.CharToByte.Length && ByteLevelAlphabet.CharToByte[rune.Value] >= 0)
+            {
+                output.Add((byte)ByteLevelAlphabet.CharToByte[rune.Value]);
+                continue;
+            }
             // llama.cpp spells characters outside the byte alphabet this way rather than failing.
             output.AddRange(Encoding.UTF8.GetBytes("[UNK_BYTE_0x" + Convert.ToHexString(Encoding.UTF8.GetBytes(rune.ToString())).ToLowerInvariant() + text + "]"));
         }

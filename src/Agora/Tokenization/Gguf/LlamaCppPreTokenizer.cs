@@ -10,16 +10,22 @@ namespace Agora.Tokenization.Gguf;
 /// patterns run in order, each splitting every piece left by the previous one into its matches and the gaps between
 /// them. Patterns that use Unicode categories run on llama.cpp's "collapsed" text (one stand-in character per code
 /// point, see <see cref="LlamaCppUnicode.Collapse"/>), so \p{Lu} means any letter there just as it does in llama.cpp;
-/// the GPT-2 and Llama-3 patterns run through hand-written matchers with llama.cpp's exact edge behaviour.
+/// the GPT-2, Llama-3 and Qwen2 patterns run through the core's hand-written matcher.
 /// </summary>
 public sealed class LlamaCppPreTokenizer
 {
-    /// <summary>The GPT-2 pattern, which llama.cpp matches by hand.</summary>
+    /// <summary>The GPT-2 pattern as llama.cpp lists it.</summary>
     internal const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
 
-    /// <summary>The Llama-3 pattern (contractions spelled case-insensitively), which llama.cpp matches by hand.</summary>
+    const string Contractions = @"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
+
+    /// <summary>The Llama-3 pattern as llama.cpp lists it (contractions spelled out case by case).</summary>
     internal const string Llama3Pattern =
-        @"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+        Contractions + @"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+    /// <summary>The Qwen2 pattern as llama.cpp lists it.</summary>
+    internal const string Qwen2Pattern =
+        Contractions + @"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
     /// <summary>A marker pattern for AFMoE's digit grouping, which llama.cpp implements in code.</summary>
     internal const string AfmoeDigits = @"\p{AFMoE_digits}";
@@ -44,11 +50,15 @@ public sealed class LlamaCppPreTokenizer
         if (text.IsEmpty) return;
         int[] cps = ArrayPool<int>.Shared.Rent(text.Length);
         int[] starts = ArrayPool<int>.Shared.Rent(text.Length + 1);
+        int[] cpAt = ArrayPool<int>.Shared.Rent(text.Length + 1);
         char[]? collapsed = null;
         var scratch = Scratch.Get();
         try
         {
             int n = LlamaCppUnicode.Decode(text, cps, starts);
+            for (int i = 0; i < n; i++)
+                for (int u = starts[i]; u < starts[i + 1]; u++) cpAt[u] = i;
+            cpAt[text.Length] = n;
             var cur = scratch.A;
             var next = scratch.B;
             cur.Clear();
@@ -61,7 +71,7 @@ public sealed class LlamaCppPreTokenizer
                     for (int i = 0; i < n; i++) collapsed[i] = LlamaCppUnicode.Collapse(cps[i]);
                 }
                 next.Clear();
-                var ctx = new Context(cps.AsSpan(0, n), collapsed, scratch);
+                var ctx = new Context(text, cps.AsSpan(0, n), starts, cpAt, collapsed, scratch);
                 foreach (var piece in cur) step.Split(ctx, piece, next);
                 (cur, next) = (next, cur);
             }
@@ -72,6 +82,7 @@ public sealed class LlamaCppPreTokenizer
         {
             ArrayPool<int>.Shared.Return(cps);
             ArrayPool<int>.Shared.Return(starts);
+            ArrayPool<int>.Shared.Return(cpAt);
             if (collapsed != null) ArrayPool<char>.Shared.Return(collapsed);
         }
     }
@@ -79,9 +90,14 @@ public sealed class LlamaCppPreTokenizer
     /// <summary>A run of code points [Start, Start + Length).</summary>
     internal readonly record struct Piece(int Start, int Length);
 
-    internal readonly ref struct Context(ReadOnlySpan<int> cps, char[]? collapsed, Scratch scratch)
+    internal readonly ref struct Context(ReadOnlySpan<char> text, ReadOnlySpan<int> cps, int[] starts, int[] cpAt, char[]? collapsed, Scratch scratch)
     {
+        public readonly ReadOnlySpan<char> Text = text;
         public readonly ReadOnlySpan<int> Cps = cps;
+        /// <summary>UTF-16 index where each code point starts (and the text length after the last).</summary>
+        public readonly int[] Starts = starts;
+        /// <summary>Code point index of each UTF-16 index (and the count at the text length).</summary>
+        public readonly int[] CpAt = cpAt;
         public readonly char[]? Collapsed = collapsed;
         public readonly Scratch Scratch = scratch;
     }
@@ -92,6 +108,7 @@ public sealed class LlamaCppPreTokenizer
         [ThreadStatic] static Scratch? current;
         public static Scratch Get() => current ??= new Scratch();
         public readonly List<Piece> A = new(), B = new();
+        public readonly List<(int Start, int Length)> Found = new();
         public char[] Wide = new char[64];
         public int[] WideToCp = new int[65];
     }
@@ -104,20 +121,12 @@ public sealed class LlamaCppPreTokenizer
 
         public static Step For(string pattern) => Cache.GetOrAdd(pattern, p => p switch
         {
-            Gpt2Pattern => new Gpt2Step(),
-            Llama3Pattern => new Llama3Step(),
+            Gpt2Pattern => new MatcherStep(Gpt2Splitter.Gpt2),
+            Llama3Pattern => new MatcherStep(Gpt2Splitter.Llama3),
+            Qwen2Pattern => new MatcherStep(Gpt2Splitter.Qwen2),
             AfmoeDigits => new AfmoeDigitsStep(),
             _ => new RegexStep(p),
         });
-    }
-
-    /// <summary>One piece of the code points; positions outside it read as -1 / no class (llama.cpp's OUT_OF_RANGE).</summary>
-    readonly ref struct Window(ReadOnlySpan<int> cps, Piece piece)
-    {
-        readonly ReadOnlySpan<int> cps = cps;
-        readonly int ini = piece.Start, end = piece.Start + piece.Length;
-        public int Cpt(int p) => p >= ini && p < end ? cps[p] : -1;
-        public CodepointClass Cls(int p) => p >= ini && p < end ? LlamaCppUnicode.Classify(cps[p]) : CodepointClass.None;
     }
 
     /// <summary>Emits pieces ending at given positions, skipping empty ones (llama.cpp's _add_token).</summary>
@@ -134,162 +143,25 @@ public sealed class LlamaCppPreTokenizer
         }
     }
 
-    // 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-    sealed class Gpt2Step : Step
+    /// <summary>
+    /// The GPT-2, Llama-3 and Qwen2 patterns: llama.cpp matches the first two by hand and the third with std::regex,
+    /// all with the regex's meaning, which is what the core's hand-written <see cref="Gpt2Splitter"/> gives.
+    /// </summary>
+    sealed class MatcherStep(IMatcher matcher) : Step
     {
         public override void Split(in Context ctx, Piece piece, List<Piece> output)
         {
-            var r = new Window(ctx.Cps, piece);
-            int ini = piece.Start, end = piece.Start + piece.Length;
-            const CodepointClass wln = CodepointClass.Whitespace | CodepointClass.Letter | CodepointClass.Number;
-
-            var emit = new Emitter(output, ini);
-            for (int pos = ini; pos < end;)
+            int from = ctx.Starts[piece.Start], to = ctx.Starts[piece.Start + piece.Length];
+            var found = ctx.Scratch.Found;
+            found.Clear();
+            matcher.Matches(ctx.Text[from..to], found);
+            var emit = new Emitter(output, piece.Start);
+            foreach (var (start, length) in found)
             {
-                int cpt = r.Cpt(pos);
-                var cls = r.Cls(pos);
-                if (cpt == '\'' && pos + 1 < end)
-                {
-                    int next = r.Cpt(pos + 1);
-                    if (next is 's' or 't' or 'm' or 'd') { pos += emit.Add(pos + 2); continue; }
-                    if (pos + 2 < end)
-                    {
-                        int next2 = r.Cpt(pos + 2);
-                        if ((next == 'r' && next2 == 'e') || (next == 'v' && next2 == 'e') || (next == 'l' && next2 == 'l'))
-                        {
-                            pos += emit.Add(pos + 3);
-                            continue;
-                        }
-                    }
-                }
-                var cls2 = cpt == ' ' ? r.Cls(pos + 1) : cls;
-                if ((cls2 & CodepointClass.Letter) != 0)
-                {
-                    if (cpt == ' ') pos++;
-                    while ((cls2 & CodepointClass.Letter) != 0) cls2 = r.Cls(++pos);
-                    emit.Add(pos);
-                    continue;
-                }
-                if ((cls2 & CodepointClass.Number) != 0)
-                {
-                    if (cpt == ' ') pos++;
-                    while ((cls2 & CodepointClass.Number) != 0) cls2 = r.Cls(++pos);
-                    emit.Add(pos);
-                    continue;
-                }
-                if ((cls2 & wln) == 0 && cls2 != CodepointClass.None)
-                {
-                    if (cpt == ' ') pos++;
-                    while ((cls2 & wln) == 0 && cls2 != CodepointClass.None) cls2 = r.Cls(++pos);
-                    emit.Add(pos);
-                    continue;
-                }
-                int spaces = 0;
-                while ((r.Cls(pos + spaces) & CodepointClass.Whitespace) != 0) spaces++;
-                if (spaces > 1 && r.Cpt(pos + spaces) != -1)
-                {
-                    pos += spaces - 1;
-                    emit.Add(pos);
-                    continue;
-                }
-                if (spaces > 0)
-                {
-                    pos += spaces;
-                    emit.Add(pos);
-                    continue;
-                }
-                emit.Add(++pos);
+                emit.Add(ctx.CpAt[from + start]);
+                emit.Add(ctx.CpAt[from + start + length]);
             }
-        }
-    }
-
-    // (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-    sealed class Llama3Step : Step
-    {
-        public override void Split(in Context ctx, Piece piece, List<Piece> output)
-        {
-            var r = new Window(ctx.Cps, piece);
-            int ini = piece.Start, end = piece.Start + piece.Length;
-            static int Lower(int c) => c is >= 'A' and <= 'Z' ? c + 32 : c;
-            const CodepointClass wln = CodepointClass.Whitespace | CodepointClass.Letter | CodepointClass.Number;
-
-            var emit = new Emitter(output, ini);
-            for (int pos = ini; pos < end;)
-            {
-                int cpt = r.Cpt(pos);
-                var cls = r.Cls(pos);
-                if (cpt == '\'' && pos + 1 < end)
-                {
-                    int next = Lower(r.Cpt(pos + 1));
-                    if (next is 's' or 't' or 'm' or 'd') { pos += emit.Add(pos + 2); continue; }
-                    if (pos + 2 < end)
-                    {
-                        int next2 = Lower(r.Cpt(pos + 2));
-                        if ((next == 'r' && next2 == 'e') || (next == 'v' && next2 == 'e') || (next == 'l' && next2 == 'l'))
-                        {
-                            pos += emit.Add(pos + 3);
-                            continue;
-                        }
-                    }
-                }
-                if (!(cpt == '\r' || cpt == '\n' || (cls & CodepointClass.Number) != 0)
-                    && ((cls & CodepointClass.Letter) != 0 || (r.Cls(pos + 1) & CodepointClass.Letter) != 0))
-                {
-                    pos++;
-                    while ((r.Cls(pos) & CodepointClass.Letter) != 0) pos++;
-                    emit.Add(pos);
-                    continue;
-                }
-                if ((cls & CodepointClass.Number) != 0)
-                {
-                    int first = pos;
-                    while ((r.Cls(pos) & CodepointClass.Number) != 0)
-                    {
-                        if (++pos - first >= 3)
-                        {
-                            emit.Add(pos);
-                            first = pos;
-                        }
-                    }
-                    emit.Add(pos);
-                    continue;
-                }
-                var cls2 = cpt == ' ' ? r.Cls(pos + 1) : cls;
-                // llama.cpp tests the current code point's flags here, not those after the optional space.
-                if ((cls2 & wln) == 0 && cls != CodepointClass.None)
-                {
-                    if (cpt == ' ') pos++;
-                    while ((cls2 & wln) == 0 && cls2 != CodepointClass.None) cls2 = r.Cls(++pos);
-                    while (r.Cpt(pos) is '\r' or '\n') pos++;
-                    emit.Add(pos);
-                    continue;
-                }
-                int spaces = 0, lastNewlineEnd = 0;
-                while ((r.Cls(pos + spaces) & CodepointClass.Whitespace) != 0)
-                {
-                    if (r.Cpt(pos + spaces) is '\r' or '\n') lastNewlineEnd = pos + spaces + 1;
-                    spaces++;
-                }
-                if (lastNewlineEnd > 0)
-                {
-                    pos = lastNewlineEnd;
-                    emit.Add(pos);
-                    continue;
-                }
-                if (spaces > 1 && r.Cpt(pos + spaces) != -1)
-                {
-                    pos += spaces - 1;
-                    emit.Add(pos);
-                    continue;
-                }
-                if (spaces > 0)
-                {
-                    pos += spaces;
-                    emit.Add(pos);
-                    continue;
-                }
-                emit.Add(++pos);
-            }
+            emit.Add(piece.Start + piece.Length);
         }
     }
 

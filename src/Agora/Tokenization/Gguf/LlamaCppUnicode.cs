@@ -101,16 +101,4 @@ internal static class LlamaCppUnicode
         starts[n] = text.Length;
         return n;
     }
-
-    /// <summary>GPT-2's byte → printable character table (bytes that are visible Latin-1 map to themselves).</summary>
-    public static readonly char[] ByteToChar = BuildByteToChar();
-
-    static char[] BuildByteToChar()
-    {
-        var map = new char[256];
-        int next = 256;
-        for (int b = 0; b < 256; b++)
-            map[b] = b is >= 0x21 and <= 0x7E or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF ? (char)b : (char)next++;
-        return map;
-    }
 }
