@@ -5,19 +5,17 @@ namespace Agora.Tokenization.Gguf;
 /// <summary>
 /// A tokenizer built from GGUF vocabulary metadata that gives llama.cpp's ids: special tokens are cut out of the
 /// text first (user-defined ones always, control ones only when asked, longest first), then each remaining fragment
-/// goes through SentencePiece's score-driven merges ("llama") or the pre-tokenizer and ranked merges ("gpt2").
+/// goes through SentencePiece's score-driven merges ("llama") or the pre-tokenizer and ranked merges ("gpt2"), both
+/// run by the core's <see cref="BpeModel"/>.
 /// Build one with <see cref="GgufTokenizerLoader.Load"/>.
 /// </summary>
 public sealed class GgufTokenizer
 {
     readonly string[] tokens;
-    readonly float[] scores;
     readonly TokenAttributes[] attrs;
-    readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> idOf;
-    readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> rankOf;
     readonly LlamaCppPreTokenizer? splitter;
-    readonly BigramMerger merger;
-    readonly int[] byteTokens;
+    readonly BpeModel model;
+    readonly ThreadLocal<BpeScratch> scratch = new(() => new BpeScratch());
     readonly int[] specialCache;
     readonly HashSet<int> endOfGeneration = new();
     readonly bool cleanSpaces;
@@ -33,26 +31,20 @@ public sealed class GgufTokenizer
     {
         Path = path;
         this.tokens = tokens;
-        this.scores = scores;
         this.attrs = attrs;
         Settings = settings;
-        idOf = ids.GetAlternateLookup<ReadOnlySpan<char>>();
-        var ranks = new Dictionary<string, int>(merges?.Count ?? 0, StringComparer.Ordinal);
-        if (merges != null)
-            for (int i = 0; i < merges.Count; i++) ranks.TryAdd(merges[i].Item1 + " " + merges[i].Item2, i);
-        rankOf = ranks.GetAlternateLookup<ReadOnlySpan<char>>();
         cleanSpaces = settings.Pre?.CleanSpaces ?? false;
         if (settings.Pre is { } pre) splitter = new LlamaCppPreTokenizer(pre.Patterns);
-        merger = settings.Spm ? new BigramMerger(SpmPair) : new BigramMerger(BpePair);
-
-        byteTokens = new int[256];
-        bool hexBytes = settings.Spm || !settings.Pre!.ByteEncode;
-        for (int b = 0; b < 256; b++)
+        // SentencePiece vocabularies merge by score: every split of a token (of any type: llama.cpp looks pairs up in the
+        // whole vocabulary) into two tokens is a merge ranked by the merged token's score, llama.cpp's SPM bigram order.
+        var options = new BpeOptions
         {
-            string single = hexBytes ? ((char)b).ToString() : ByteLevelAlphabet.ByteToChar[b].ToString();
-            byteTokens[b] = hexBytes && ids.TryGetValue($"<0x{b:X2}>", out int id) ? id
-                : (hexBytes ? b < 0x80 : true) && ids.TryGetValue(single, out id) ? id : -1;
-        }
+            IgnoreMerges = settings.Pre?.IgnoreMerges ?? false,
+            ByteFallback = settings.Spm || !settings.Pre!.ByteEncode,
+            UnkToken = settings.Spm && special.Unknown is { } unk ? tokens[unk] : null,
+        };
+        model = new BpeModel(ids, merges ?? BpeModel.MergesFromScores(tokens, scores), options,
+            problem => new AgoraFormatException(path, problem));
 
         Special = DetectByName(special, ids);
         specialCache = Enumerable.Range(0, tokens.Length)
@@ -86,7 +78,7 @@ public sealed class GgufTokenizer
         if (addSpecial && Settings.AddBos) output.Add(Special.Bos!.Value);
         bool prevSpecial = true;
         var words = new List<Range>();
-        var symbols = new List<(int Start, int Length)>();
+        var bpe = scratch.Value!;
         foreach (var f in fragments)
         {
             if (f.Token >= 0)
@@ -100,102 +92,18 @@ public sealed class GgufTokenizer
             {
                 // SentencePiece: a space before the text and after each special token, spaces written as ▁.
                 string escaped = (Settings.AddSpacePrefix && prevSpecial ? " " : "") + raw.ToString();
-                EncodeWord(escaped.Replace(' ', '\u2581'), symbols, output);
+                model.Encode(escaped.Replace(' ', '\u2581'), byteLevel: false, output, bpe);
             }
             else
             {
                 string fragment = Settings.Pre!.EscapeWhitespace ? raw.ToString().Replace(' ', '\u2581') : raw.ToString();
                 words.Clear();
                 splitter!.Split(fragment, words);
-                foreach (var w in words) EncodeBpeWord(fragment.AsSpan()[w], symbols, output);
+                foreach (var w in words) model.Encode(fragment.AsSpan()[w], Settings.Pre.ByteEncode, output, bpe);
             }
             prevSpecial = false;
         }
         if (addSpecial && Settings.AddEos) output.Add(Special.Eos!.Value);
-    }
-
-    void EncodeBpeWord(ReadOnlySpan<char> word, List<(int Start, int Length)> symbols, List<int> output)
-    {
-        if (!Settings.Pre!.ByteEncode)
-        {
-            EncodeWord(word, symbols, output);
-            return;
-        }
-        Span<byte> small = stackalloc byte[256];
-        int nBytes = Encoding.UTF8.GetByteCount(word);
-        byte[]? rented = null;
-        var bytes = nBytes <= small.Length ? small : (rented = new byte[nBytes]);
-        nBytes = Encoding.UTF8.GetBytes(word, bytes);
-        Span<char> encoded = nBytes <= 256 ? stackalloc char[256] : new char[nBytes];
-        for (int i = 0; i < nBytes; i++) encoded[i] = ByteLevelAlphabet.ByteToChar[bytes[i]];
-        EncodeWord(encoded[..nBytes], symbols, output);
-    }
-
-    /// <summary>Merges one word and appends its symbols' ids, falling back to byte tokens for symbols that are not tokens.</summary>
-    void EncodeWord(ReadOnlySpan<char> word, List<(int Start, int Length)> symbols, List<int> output)
-    {
-        if (!Settings.Spm && Settings.Pre!.IgnoreMerges && idOf.TryGetValue(word, out int whole))
-        {
-            output.Add(whole);
-            return;
-        }
-        symbols.Clear();
-        merger.Merge(word, symbols);
-        foreach (var (start, length) in symbols)
-        {
-            var text = word.Slice(start, length);
-            if (idOf.TryGetValue(text, out int id)) { output.Add(id); continue; }
-            if (!Settings.Spm && Settings.Pre!.ByteEncode)
-            {
-                // llama.cpp looks each UTF-8 byte of the byte-level spelling up as a one-byte token: only ASCII can hit.
-                foreach (char c in text)
-                    if (c < 0x80 && idOf.TryGetValue(new ReadOnlySpan<char>(in c), out id)) output.Add(id);
-                continue;
-            }
-            Span<byte> utf8 = stackalloc byte[8];
-            foreach (var rune in text.EnumerateRunes())
-            {
-                int count = rune.EncodeToUtf8(utf8);
-                for (int i = 0; i < count; i++)
-                {
-                    int b = byteTokens[utf8[i]];
-                    if (b >= 0) output.Add(b);
-                    else if (Settings.Spm)
-                        output.Add(Special.Unknown ?? throw new AgoraException(
-                            $"{Path}: the vocabulary has no token for byte 0x{utf8[i]:X2} and no unknown token"));
-                }
-            }
-        }
-    }
-
-    bool SpmPair(ReadOnlySpan<char> left, ReadOnlySpan<char> right, out double key)
-    {
-        Span<char> joined = left.Length + right.Length <= 256 ? stackalloc char[256] : new char[left.Length + right.Length];
-        left.CopyTo(joined);
-        right.CopyTo(joined[left.Length..]);
-        if (idOf.TryGetValue(joined[..(left.Length + right.Length)], out int id))
-        {
-            key = -scores[id];
-            return true;
-        }
-        key = 0;
-        return false;
-    }
-
-    bool BpePair(ReadOnlySpan<char> left, ReadOnlySpan<char> right, out double key)
-    {
-        int len = left.Length + 1 + right.Length;
-        Span<char> joined = len <= 256 ? stackalloc char[256] : new char[len];
-        left.CopyTo(joined);
-        joined[left.Length] = ' ';
-        right.CopyTo(joined[(left.Length + 1)..]);
-        if (rankOf.TryGetValue(joined[..len], out int rank))
-        {
-            key = rank;
-            return true;
-        }
-        key = 0;
-        return false;
     }
 
     readonly record struct Fragment(int Start, int Length, int Token);
