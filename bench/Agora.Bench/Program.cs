@@ -1,1 +1,7 @@
-﻿Console.WriteLine("Hello, World!");
+using Agora.Bench;
+using BenchmarkDotNet.Running;
+
+if (args.Length > 0 && args[0] == "tokenize")
+    return TokenizeQuick.Run(args.Skip(1).ToArray());
+BenchmarkSwitcher.FromAssembly(typeof(TokenizeQuick).Assembly).Run(args);
+return 0;

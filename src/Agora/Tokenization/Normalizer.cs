@@ -52,7 +52,7 @@ sealed class SequenceNormalizer(IReadOnlyList<Normalizer> steps) : Normalizer
 {
     public override string Normalize(string text)
     {
-        foreach (var s in steps) text = s.Normalize(text);
+        for (int i = 0; i < steps.Count; i++) text = steps[i].Normalize(text);
         return text;
     }
 }

@@ -197,7 +197,7 @@ sealed class SequencePreTokenizer(IReadOnlyList<PreTokenizer> steps) : PreTokeni
 {
     public override void Apply(PreTokenized p)
     {
-        foreach (var s in steps) s.Apply(p);
+        for (int i = 0; i < steps.Count; i++) steps[i].Apply(p); // indexed: foreach over the interface would allocate
     }
 }
 

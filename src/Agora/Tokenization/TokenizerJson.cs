@@ -39,6 +39,12 @@ sealed class TokenizerJson
 
     public Tokenizer Load()
     {
+        try { return LoadChecked(); }
+        catch (InvalidOperationException e) { throw Fail($"malformed JSON value: {e.Message}"); }
+    }
+
+    Tokenizer LoadChecked()
+    {
         using var doc = Parse(path);
         var root = Object(doc.RootElement, "the document");
         var model = Object(Required(root, "model"), "model");
@@ -46,7 +52,12 @@ sealed class TokenizerJson
         var (vocab, bpe) = ReadModel(model);
 
         int size = vocab.Count;
-        foreach (var t in added) size = Math.Max(size, t.Id + 1);
+        foreach (var t in added)
+        {
+            if (t.Id >= vocab.Count + added.Count)
+                throw Fail($"added token \"{t.Content}\" has id {t.Id}, far beyond the {vocab.Count} + {added.Count} tokens");
+            size = Math.Max(size, t.Id + 1);
+        }
         var idToToken = new string[size];
         foreach (var (text, id) in vocab) idToToken[id] = text;
         foreach (var t in added) idToToken[t.Id] = t.Content;
