@@ -64,7 +64,7 @@ public static class InspectCommand
         }
     }
 
-    static void PrintTokenizer(Tokenizer t, TextWriter o)
+    static void PrintTokenizer(ITokenizer t, TextWriter o)
     {
         o.WriteLine($"tokenizer:     {t.Description}, {t.VocabSize} tokens");
         o.WriteLine($"  BOS {Id(t, t.BosId)}, EOS {Id(t, t.EosId)}, EOT {Id(t, t.EotId)}, PAD {Id(t, t.PadId)}; adds BOS {YesNo(t.AddBos)}, adds EOS {YesNo(t.AddEos)}");
@@ -87,7 +87,7 @@ public static class InspectCommand
         }
     }
 
-    static string Id(Tokenizer t, int? id) => id is { } v ? $"{v} {Quote(t.TokenText(v))}" : "-";
+    static string Id(ITokenizer t, int? id) => id is { } v ? $"{v} {Quote(t.TokenText(v))}" : "-";
     static string Quote(string s) => System.Text.Json.JsonSerializer.Serialize(s, CliJson.Options);
     static string YesNo(bool b) => b ? "yes" : "no";
     static string Num(float v) => v.ToString("G7", CultureInfo.InvariantCulture);

@@ -20,9 +20,9 @@ public static class TemplateCommand
         };
         command.SetAction(AgoraCli.Guarded(terminal, parse =>
         {
-            var template = ChatTemplateSource.Load(parse.GetValue(source)!);
+            var template = ChatTemplate.Load(parse.GetValue(source)!);
             var conversation = ReadMessages(parse.GetValue(messages)!);
-            terminal.Out.Write(template.Render(conversation, parse.GetValue(addGenerationPrompt)));
+            terminal.Out.Write(template.Render(new ChatTemplateInput { Messages = conversation, AddGenerationPrompt = parse.GetValue(addGenerationPrompt) }));
             return 0;
         }));
         return command;

@@ -59,7 +59,7 @@ public static class TokenizeCommand
         return File.ReadAllText(path);
     }
 
-    static int RunBatch(Tokenizer tokenizer, bool addSpecial, Terminal terminal)
+    static int RunBatch(ITokenizer tokenizer, bool addSpecial, Terminal terminal)
     {
         var ids = new List<int>();
         int lineNumber = 0;

@@ -7,7 +7,7 @@ static class CliRunner
 {
     public sealed record Result(int ExitCode, string Out, string Err);
 
-    public static Result Run(string stdin, params string[] args)
+    public static Result RunWithInput(string stdin, params string[] args)
     {
         var output = new StringWriter { NewLine = "\n" };
         var error = new StringWriter { NewLine = "\n" };
@@ -15,7 +15,7 @@ static class CliRunner
         return new Result(code, output.ToString(), error.ToString());
     }
 
-    public static Result Run(params string[] args) => Run("", args);
+    public static Result Run(params string[] args) => RunWithInput("", args);
 
     /// <summary>A user-facing failure: non-zero, one "error:" line naming the problem, no stack trace.</summary>
     public static void AssertCleanFailure(Result r, string expectedFragment)

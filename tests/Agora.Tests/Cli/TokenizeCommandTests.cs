@@ -60,7 +60,7 @@ public class TokenizeCommandTests
         var (tokenizer, cases) = Llama3();
         var inputs = cases.Take(20).ToList();
         string stdin = string.Join("\n", inputs.Select(c => new JsonObject { ["text"] = (string)c!["text"]! }.ToJsonString()));
-        var r = CliRunner.Run(stdin, "tokenize", tokenizer, "--batch", "--no-special");
+        var r = CliRunner.RunWithInput(stdin, "tokenize", tokenizer, "--batch", "--no-special");
         Assert.Equal(0, r.ExitCode);
         var lines = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(inputs.Count, lines.Length);
@@ -72,7 +72,7 @@ public class TokenizeCommandTests
     public void BatchNamesTheBadLine()
     {
         var (tokenizer, _) = Llama3();
-        var r = CliRunner.Run("{\"text\":\"ok\"}\n{\"txt\":1}\n", "tokenize", tokenizer, "--batch");
+        var r = CliRunner.RunWithInput("{\"text\":\"ok\"}\n{\"txt\":1}\n", "tokenize", tokenizer, "--batch");
         CliRunner.AssertCleanFailure(r, "line 2");
     }
 

@@ -1,3 +1,4 @@
+using Agora.Formats.Gguf;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -179,6 +180,46 @@ public sealed class ChatTemplate
     {
         var config = ReadConfig(path);
         return FromConfig(config, path, name, ReadSpecialTokens(config, path));
+    }
+
+    /// <summary>
+    /// The chat template of a GGUF file (<c>tokenizer.chat_template</c>), seeing the vocabulary's BOS and EOS token
+    /// strings as bos_token and eos_token. Null when the file has none.
+    /// </summary>
+    public static ChatTemplate? FromGguf(GgufFile gguf)
+    {
+        if (!gguf.TryGetValue("tokenizer.chat_template", out _)) return null;
+        var source = gguf.GetString("tokenizer.chat_template");
+        var tokens = new Dictionary<string, string>();
+        if (gguf.TryGetValue("tokenizer.ggml.tokens", out _))
+        {
+            var vocabulary = gguf.GetStringArray("tokenizer.ggml.tokens");
+            foreach (var (key, name) in new[] { ("tokenizer.ggml.bos_token_id", "bos_token"), ("tokenizer.ggml.eos_token_id", "eos_token") })
+            {
+                if (gguf.TryGetValue(key, out _) && gguf.GetInt64(key) is var id && id >= 0 && id < vocabulary.Length)
+                    tokens[name] = vocabulary[id];
+            }
+        }
+        return Parse(source, $"{gguf.Path}:tokenizer.chat_template").With(tokens);
+    }
+
+    /// <summary>
+    /// The chat template of whatever the user pointed at: a GGUF file, a Hugging Face folder, a tokenizer_config.json,
+    /// or a template file of its own (anything else, e.g. <c>.jinja</c>). Errors name the path and what is missing.
+    /// </summary>
+    public static ChatTemplate Load(string path)
+    {
+        if (Directory.Exists(path))
+            return FromFolder(path) ?? throw new AgoraException($"{path}: no chat template (neither chat_template.jinja nor a chat_template in tokenizer_config.json)");
+        if (!File.Exists(path)) throw new AgoraException($"{path}: no such file or folder");
+        if (GgufFile.HasMagic(path))
+        {
+            using var gguf = GgufFile.Open(path);
+            return FromGguf(gguf) ?? throw new AgoraException($"{path}: the GGUF file has no tokenizer.chat_template");
+        }
+        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+            return FromTokenizerConfig(path) ?? throw new AgoraException($"{path}: no chat_template in this file");
+        return Parse(File.ReadAllText(path), path);
     }
 
     ChatTemplate With(IReadOnlyDictionary<string, string> tokens) => new(Source, Origin, body) { SpecialTokens = tokens };

@@ -24,7 +24,7 @@ namespace Agora.Tokenization;
 /// decoder, loaded from tokenizer.json (+ tokenizer_config.json) or built from <see cref="TokenizerParts"/>.
 /// Thread-safe: each thread encodes with its own scratch memory and piece cache.
 /// </summary>
-public sealed partial class Tokenizer
+public sealed partial class Tokenizer : ITokenizer, IChunkDecoder
 {
     readonly string _source;
     readonly BpeModel _model;
@@ -46,6 +46,7 @@ public sealed partial class Tokenizer
 
     /// <summary>Where the tokenizer came from (a path, or the name given to <see cref="FromParts"/>).</summary>
     public string Source => _source;
+    public string Description => _model.Options.ByteFallback ? "BPE with byte fallback (SentencePiece style)" : "byte-level BPE";
     public int VocabSize => _idToToken.Length;
     public int? BosId { get; }
     public int? EosId { get; }
@@ -166,6 +167,11 @@ public sealed partial class Tokenizer
 
     /// <summary>Decodes <paramref name="ids"/> as the continuation of already decoded text when
     /// <paramref name="atStart"/> is false; <paramref name="tokenCount"/> says how many tokens reached the decoder.</summary>
+    public bool IsEndOfGeneration(int id) => id == EosId || id == EotId;
+
+    string IChunkDecoder.DecodeChunk(ReadOnlySpan<int> ids, bool skipSpecialTokens, bool atStart, out int tokenCount) =>
+        DecodeChunk(ids, skipSpecialTokens, atStart, out tokenCount);
+
     internal string DecodeChunk(ReadOnlySpan<int> ids, bool skipSpecialTokens, bool atStart, out int tokenCount)
     {
         var tokens = new List<string>(ids.Length);

@@ -44,6 +44,21 @@ public sealed unsafe class GgufFile : IDisposable
         _tensorsByName = layout.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
     }
 
+    /// <summary>Whether the file starts with the GGUF magic: how Agora tells a GGUF file from anything else.</summary>
+    public static bool HasMagic(string path)
+    {
+        Span<byte> magic = stackalloc byte[4];
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual("GGUF"u8);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new AgoraException($"{path}: cannot open: {e.Message}", e);
+        }
+    }
+
     public static GgufFile Open(string path)
     {
         var map = MappedFile.Open(path);

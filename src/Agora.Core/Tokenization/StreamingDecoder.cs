@@ -12,13 +12,13 @@ namespace Agora.Tokenization;
 /// </summary>
 public sealed class StreamingDecoder
 {
-    readonly Tokenizer _tokenizer;
+    readonly IChunkDecoder _tokenizer;
     readonly bool _skipSpecial;
     readonly List<int> _pending = new();
     bool _atStart = true;
     const int MaxHeld = 16;
 
-    internal StreamingDecoder(Tokenizer tokenizer, bool skipSpecialTokens)
+    internal StreamingDecoder(IChunkDecoder tokenizer, bool skipSpecialTokens)
     {
         _tokenizer = tokenizer;
         _skipSpecial = skipSpecialTokens;
@@ -27,9 +27,19 @@ public sealed class StreamingDecoder
     /// <summary>Adds one id; returns the text that became complete (often empty).</summary>
     public string Push(int id)
     {
-        _tokenizer.TokenText(id); // validates the id before it joins the pending ones
         _pending.Add(id);
-        var text = _tokenizer.DecodeChunk(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pending), _skipSpecial, _atStart, out int count);
+        string text;
+        int count;
+        try
+        {
+            text = _tokenizer.DecodeChunk(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pending), _skipSpecial, _atStart, out count);
+        }
+        catch
+        {
+            // An unknown id must not poison the ids already held.
+            _pending.RemoveAt(_pending.Count - 1);
+            throw;
+        }
         if (text.EndsWith('\uFFFD') && _pending.Count < MaxHeld) return "";
         Commit(count);
         return text;

@@ -60,7 +60,7 @@ public sealed unsafe class Checkpoint : IDisposable
     {
         if (Directory.Exists(path)) return OpenHf(path);
         if (!File.Exists(path)) throw new AgoraException($"{path}: no such file or folder");
-        if (IsGguf(path)) return OpenGguf(path);
+        if (GgufFile.HasMagic(path)) return OpenGguf(path);
         var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
         if (File.Exists(System.IO.Path.Combine(folder, "config.json"))) return OpenHf(folder);
         throw new AgoraFormatException(path, "neither a GGUF file nor part of a Hugging Face folder (no config.json beside it)");
@@ -76,20 +76,6 @@ public sealed unsafe class Checkpoint : IDisposable
     {
         foreach (var t in Tensors) t.Release();
         _file.Dispose();
-    }
-
-    static bool IsGguf(string path)
-    {
-        Span<byte> magic = stackalloc byte[4];
-        try
-        {
-            using var stream = File.OpenRead(path);
-            return stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual("GGUF"u8);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new AgoraException($"{path}: cannot open: {e.Message}", e);
-        }
     }
 
     static Checkpoint OpenHf(string folder)

@@ -9,7 +9,7 @@ namespace Agora.Tokenization.Gguf;
 /// run by the core's <see cref="BpeModel"/>.
 /// Build one with <see cref="GgufTokenizerLoader.Load"/>.
 /// </summary>
-public sealed class GgufTokenizer
+public sealed class GgufTokenizer : ITokenizer, IChunkDecoder
 {
     readonly string[] tokens;
     readonly TokenAttributes[] attrs;
@@ -24,7 +24,16 @@ public sealed class GgufTokenizer
     public string Path { get; }
     public GgufSpecialTokens Special { get; }
     public GgufTokenizerSettings Settings { get; }
-    public int VocabularySize => tokens.Length;
+    public int VocabSize => tokens.Length;
+    public string Source => Path;
+    public string Description => Settings.Spm ? "SentencePiece (GGUF vocabulary, llama.cpp rules)"
+        : $"byte-level BPE (GGUF vocabulary, pre-tokenizer {Settings.Pre!.Name}, llama.cpp rules)";
+    public int? BosId => Special.Bos;
+    public int? EosId => Special.Eos;
+    public int? EotId => Special.Eot;
+    public int? PadId => Special.Padding;
+    public bool AddBos => Settings.AddBos;
+    public bool AddEos => Settings.AddEos;
 
     internal GgufTokenizer(string path, string[] tokens, float[] scores, TokenAttributes[] attrs, Dictionary<string, int> ids,
         List<(string, string)>? merges, GgufSpecialTokens special, GgufTokenizerSettings settings)
@@ -54,6 +63,9 @@ public sealed class GgufTokenizer
 
     public string TokenText(int id) => tokens[id];
     public TokenAttributes Attributes(int id) => attrs[id];
+
+    /// <summary>Control and unknown tokens: the ones llama.cpp hides unless asked to render them.</summary>
+    public bool IsSpecial(int id) => (uint)id < (uint)attrs.Length && (attrs[id] & (TokenAttributes.Control | TokenAttributes.Unknown)) != 0;
 
     /// <summary>Whether generation stops at this token (EOS, EOT, EOM and the end-of-turn tokens llama.cpp knows by name).</summary>
     public bool IsEndOfGeneration(int id) => endOfGeneration.Contains(id);
@@ -106,6 +118,10 @@ public sealed class GgufTokenizer
         if (addSpecial && Settings.AddEos) output.Add(Special.Eos!.Value);
     }
 
+    int[] ITokenizer.Encode(string text, bool addSpecialTokens) => Encode(text, addSpecialTokens, parseSpecial: true);
+
+    void ITokenizer.Encode(string text, List<int> output, bool addSpecialTokens) => Encode(text, output, addSpecialTokens, parseSpecial: true);
+
     readonly record struct Fragment(int Start, int Length, int Token);
 
     /// <summary>
@@ -151,12 +167,28 @@ public sealed class GgufTokenizer
     /// <paramref name="unparseSpecial"/>, the SentencePiece prefix space is dropped, and where the vocabulary asks
     /// for it spaces before punctuation and contractions are cleaned up.
     /// </summary>
-    public string Decode(IReadOnlyList<int> ids, bool removeSpecial = false, bool unparseSpecial = false)
+    public string Decode(ReadOnlySpan<int> ids, bool removeSpecial = false, bool unparseSpecial = false) =>
+        Decode(ids, removeSpecial, unparseSpecial, atStart: true);
+
+    string ITokenizer.Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens) =>
+        Decode(ids, removeSpecial: skipSpecialTokens, unparseSpecial: !skipSpecialTokens, atStart: true);
+
+    string IChunkDecoder.DecodeChunk(ReadOnlySpan<int> ids, bool skipSpecialTokens, bool atStart, out int tokenCount)
+    {
+        tokenCount = ids.Length;
+        return Decode(ids, removeSpecial: skipSpecialTokens, unparseSpecial: !skipSpecialTokens, atStart);
+    }
+
+    public StreamingDecoder CreateStreamingDecoder(bool skipSpecialTokens = false) => new(this, skipSpecialTokens);
+
+    /// <summary>Decoding as llama.cpp does it; <paramref name="atStart"/> false continues earlier text, so the
+    /// SentencePiece prefix space and a leading BOS are only dropped at the very start.</summary>
+    string Decode(ReadOnlySpan<int> ids, bool removeSpecial, bool unparseSpecial, bool atStart)
     {
         var bytes = new List<byte>();
-        int first = 0, count = ids.Count;
-        bool removeSpace = Settings.AddSpacePrefix;
-        if (removeSpecial && Settings.AddBos && count > 0 && ids[0] == Special.Bos)
+        int first = 0, count = ids.Length;
+        bool removeSpace = atStart && Settings.AddSpacePrefix;
+        if (atStart && removeSpecial && Settings.AddBos && count > 0 && ids[0] == Special.Bos)
         {
             removeSpace = false;
             first++;
