@@ -1,4 +1,5 @@
-# Generates UnicodeNormalizationData.cs (run it beside that file) from Python's unicodedata (Unicode 14).
+# Dev-time generator of src/Agora.Core/Tokenization/UnicodeNormalizationData.cs from Python's unicodedata (Unicode 14).
+# Nothing runs it at build or run time; run it from that folder to regenerate the tables.
 import unicodedata as u, struct, zlib, base64
 def hangul(cp): return 0xAC00 <= cp <= 0xD7A3
 ints = []
