@@ -23,6 +23,9 @@ public static class AgoraCli
             InspectCommand.Create(terminal),
             TokenizeCommand.Create(terminal),
             TemplateCommand.Create(terminal),
+            GenerateCommand.Create(terminal),
+            ChatCommand.Create(terminal),
+            ScoreCommand.Create(terminal),
         };
         var config = new InvocationConfiguration
         {
@@ -35,10 +38,19 @@ public static class AgoraCli
 
     /// <summary>Wraps a command body in the error policy.</summary>
     public static Func<ParseResult, int> Guarded(Terminal terminal, Func<ParseResult, int> body) => parse =>
+        GuardedAsync(terminal, (p, _) => Task.FromResult(body(p)))(parse, CancellationToken.None).GetAwaiter().GetResult();
+
+    /// <summary>Wraps an asynchronous command body (one that streams and can be cancelled with Ctrl+C) in the error policy.</summary>
+    public static Func<ParseResult, CancellationToken, Task<int>> GuardedAsync(Terminal terminal, Func<ParseResult, CancellationToken, Task<int>> body) => async (parse, cancellation) =>
     {
         try
         {
-            return body(parse);
+            return await body(parse, cancellation);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            terminal.Err.WriteLine("cancelled");
+            return 130;
         }
         catch (Exception e) when (e is AgoraException or IOException or UnauthorizedAccessException)
         {

@@ -3,4 +3,4 @@ using Agora.Cli;
 
 Console.OutputEncoding = new UTF8Encoding(false);
 Console.InputEncoding = new UTF8Encoding(false);
-return AgoraCli.Run(args, new Terminal(Console.In, Console.Out, Console.Error));
+return AgoraCli.Run(args, new Terminal(Console.In, Console.Out, Console.Error, !Console.IsInputRedirected && !Console.IsOutputRedirected));

@@ -1,4 +1,7 @@
 namespace Agora.Cli;
 
-/// <summary>The streams a command talks through; tests pass their own to run the CLI in-process.</summary>
-public sealed record Terminal(TextReader In, TextWriter Out, TextWriter Err);
+/// <summary>
+/// The streams a command talks through; tests pass their own to run the CLI in-process.
+/// <paramref name="Interactive"/>: a person is typing and reading (stdin and stdout are a terminal).
+/// </summary>
+public sealed record Terminal(TextReader In, TextWriter Out, TextWriter Err, bool Interactive = false);
