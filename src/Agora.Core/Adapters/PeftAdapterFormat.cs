@@ -291,7 +291,7 @@ public static class PeftAdapterFormat
             ["layers_to_transform"] = j => Ints(j, adapter.LayersToTransform),
             ["loftq_config"] = j => { j.WriteStartObject(); j.WriteEndObject(); },
             ["lora_alpha"] = j => Number(j, adapter.Alpha),
-            ["lora_dropout"] = j => Number(j, adapter.Dropout),
+            ["lora_dropout"] = j => Float(j, adapter.Dropout),
             ["megatron_config"] = j => j.WriteNullValue(),
             ["megatron_core"] = j => j.WriteStringValue("megatron.core"),
             ["modules_to_save"] = j => j.WriteNullValue(),
@@ -335,6 +335,13 @@ public static class PeftAdapterFormat
     {
         if (value == Math.Floor(value) && Math.Abs(value) < 1e15) json.WriteNumberValue((long)value);
         else json.WriteNumberValue((float)value);
+    }
+
+    /// <summary>A Python float: always with a fraction or exponent (0.0, not 0).</summary>
+    static void Float(Utf8JsonWriter json, float value)
+    {
+        var text = value.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        json.WriteRawValue(text.Contains('.') || text.Contains('E') ? text : text + ".0");
     }
 
     static void Map(Utf8JsonWriter json, List<(string Key, double Value)> entries)

@@ -72,7 +72,7 @@ static partial class GgufTensorNames
         return null;
     }
 
-    [GeneratedRegex(@"^(model\.layers|transformer\.h)\.(\d{1,9})\.([a-z_.]+)\.(weight|bias)$")]
+    [GeneratedRegex(@"^(model\.layers|transformer\.h)\.(\d{1,9})\.([a-z0-9_.]+)\.(weight|bias)$")]
     private static partial Regex HfBlockTensor();
 
     /// <summary>The GGUF name of a Hugging Face tensor (the inverse of <see cref="ToHf"/>), or null for one llama.cpp does not name.</summary>
