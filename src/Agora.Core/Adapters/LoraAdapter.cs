@@ -75,19 +75,45 @@ public sealed class LoraAdapter
         return deltas;
     }
 
-    /// <summary>Several adapters at once, each with its own user scale: per weight, the list of updates to add.</summary>
-    public static IReadOnlyDictionary<string, IReadOnlyList<LowRankDelta>> Combine(IEnumerable<(LoraAdapter Adapter, float Scale)> adapters)
+    /// <summary>
+    /// Several adapters at once, each with its own user scale, as one delta per weight (the engine's contract).
+    /// Where several adapters change one weight, their updates are stacked into one of the summed rank:
+    /// Σ sᵢ·Bᵢ(Aᵢ x) = [s₁B₁ | s₂B₂ | …] · ([A₁; A₂; …] x), with scale 1.
+    /// </summary>
+    public static IReadOnlyDictionary<string, LowRankDelta> Combine(IEnumerable<(LoraAdapter Adapter, float Scale)> adapters)
     {
-        var lists = new Dictionary<string, List<LowRankDelta>>(StringComparer.Ordinal);
+        var parts = new Dictionary<string, List<LowRankDelta>>(StringComparer.Ordinal);
         foreach (var (adapter, scale) in adapters)
         {
             foreach (var (name, delta) in adapter.ToDeltas(scale))
             {
-                if (!lists.TryGetValue(name, out var list)) lists.Add(name, list = []);
+                if (!parts.TryGetValue(name, out var list)) parts.Add(name, list = []);
                 list.Add(delta);
             }
         }
-        return lists.ToDictionary(e => e.Key, e => (IReadOnlyList<LowRankDelta>)e.Value, StringComparer.Ordinal);
+        return parts.ToDictionary(e => e.Key, e => e.Value.Count == 1 ? e.Value[0] : Stack(e.Key, e.Value), StringComparer.Ordinal);
+    }
+
+    static LowRankDelta Stack(string name, List<LowRankDelta> parts)
+    {
+        int inFeatures = parts[0].In, outFeatures = parts[0].Out;
+        if (parts.Any(d => d.In != inFeatures || d.Out != outFeatures))
+            throw new AgoraException($"the adapters disagree on the shape of '{name}': {string.Join(", ", parts.Select(d => $"[{d.Out}, {d.In}]"))}");
+        int rank = checked(parts.Sum(d => d.Rank));
+        var a = new float[checked((long)rank * inFeatures)];
+        var b = new float[checked((long)outFeatures * rank)];
+        int offset = 0;
+        foreach (var d in parts)
+        {
+            d.A.CopyTo(a, offset * inFeatures);
+            for (int o = 0; o < outFeatures; o++)
+            {
+                for (int r = 0; r < d.Rank; r++)
+                    b[o * rank + offset + r] = d.Scale * d.B[o * d.Rank + r];
+            }
+            offset += d.Rank;
+        }
+        return new LowRankDelta(a, b, rank, inFeatures, outFeatures, 1);
     }
 
     /// <summary>
