@@ -154,7 +154,9 @@ public sealed class LoraAdapter
         {
             var shape = weightShape(w.Name)
                 ?? throw new AgoraFormatException(source, $"the adapter changes '{w.Name}', which {modelName} ({config.Architecture}) does not have; is the adapter for another architecture?");
-            if (shape.Count != 2 || shape[0] != w.Out || shape[1] != w.In)
+            if (shape.Count != 2)
+                throw new AgoraFormatException(source, $"the adapter changes '{w.Name}', which in {modelName} is not a matrix [{string.Join(", ", shape)}]");
+            if (shape[0] != w.Out || shape[1] != w.In)
                 throw new AgoraFormatException(source,
                     $"'{w.Name}': the adapter's update is [{w.Out}, {w.In}] (B [{w.Out}, {w.Rank}] · A [{w.Rank}, {w.In}]), but {modelName}'s weight is [{string.Join(", ", shape)}]; is the adapter for another model size?");
         }

@@ -141,6 +141,10 @@ public sealed class LoraFixtureTests
         Assert.Contains("is for Llama, but the model is Qwen2", e.Message);
         e = Assert.Throws<AgoraFormatException>(() => LoraAdapter.Load(Fixtures.Require("models", "bloom-a", "lora-f32.gguf"), llama));
         Assert.Contains("is for Bloom", e.Message);
+        // A weight that is not a matrix.
+        var norm = new LoraAdapter([new LoraWeight("model.norm.weight", new float[256], new float[256], 1, 256, 256, 1)], 1, 1);
+        e = Assert.Throws<AgoraFormatException>(() => norm.Validate(llama));
+        Assert.Contains("not a matrix", e.Message);
     }
 
     [Fact]
