@@ -72,6 +72,28 @@ static partial class GgufTensorNames
         return null;
     }
 
+    [GeneratedRegex(@"^(model\.layers|transformer\.h)\.(\d{1,9})\.([a-z0-9_.]+)\.(weight|bias)$")]
+    private static partial Regex HfBlockTensor();
+
+    /// <summary>The GGUF name of a Hugging Face tensor (the inverse of <see cref="ToHf"/>), or null for one llama.cpp does not name.</summary>
+    public static string? ToGguf(ModelArchitecture architecture, string hfName)
+    {
+        bool bloom = architecture == ModelArchitecture.Bloom;
+        if (HfBlockTensor().Match(hfName) is { Success: true } block)
+        {
+            if (block.Groups[1].Value != (bloom ? "transformer.h" : "model.layers")) return null;
+            var part = block.Groups[3].Value;
+            var gguf = (bloom ? BloomBlock : LlamaBlock).FirstOrDefault(e => e.Value == part).Key;
+            return gguf == null ? null : $"blk.{int.Parse(block.Groups[2].Value)}.{gguf}.{block.Groups[4].Value}";
+        }
+        foreach (var (gguf, hf) in bloom ? BloomGlobal : LlamaGlobal)
+        {
+            if (hfName == hf + ".weight") return gguf + ".weight";
+            if (hfName == hf + ".bias") return gguf + ".bias";
+        }
+        return null;
+    }
+
     /// <summary>
     /// BLOOM checkpoints saved from the bare BloomModel lack the "transformer." prefix that BloomForCausalLM
     /// (and PEFT) use; adding it gives one spelling.
