@@ -13,6 +13,8 @@ public class QuantizedModelTests
     [Theory]
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.BF16)]
     public void QuantizedWeightsComputeWhatTheyEncode(GgmlType type)
     {
         var source = Fixtures.Require("models", "llama-a", "model-f32.gguf");

@@ -62,21 +62,5 @@ public class RopeScalingTests
         }
     }
 
-    /// <summary>llama-a's Hugging Face folder with a rope_scaling entry in its config (the weights linked, not copied).</summary>
-    static TempFolder HfVariant(string ropeScaling)
-    {
-        var source = Fixtures.Require("models", "llama-a", "hf");
-        var folder = new TempFolder();
-        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "config.json")))!;
-        config["rope_scaling"] = JsonNode.Parse(ropeScaling);
-        File.WriteAllText(Path.Combine(folder.Folder, "config.json"), config.ToJsonString());
-        File.CreateSymbolicLink(Path.Combine(folder.Folder, "model.safetensors"), Path.Combine(source, "model.safetensors"));
-        return folder;
-    }
-
-    sealed class TempFolder : IDisposable
-    {
-        public string Folder { get; } = Directory.CreateTempSubdirectory("agora-model-").FullName;
-        public void Dispose() => Directory.Delete(Folder, recursive: true);
-    }
+    static HfVariant HfVariant(string ropeScaling) => new("llama-a", config => config["rope_scaling"] = JsonNode.Parse(ropeScaling));
 }
