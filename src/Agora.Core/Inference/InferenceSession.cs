@@ -17,12 +17,14 @@ public sealed class InferenceSession : ITokenSession
     public int ContextLength { get; }
     public int Position { get; private set; }
 
-    internal InferenceSession(TransformerModel model, int contextLength)
+    /// <summary>A new, empty sequence of at most <paramref name="contextLength"/> tokens (default: the model's trained context).</summary>
+    public InferenceSession(TransformerModel model, int? contextLength = null)
     {
+        ArgumentNullException.ThrowIfNull(model);
         if (contextLength <= 0) throw new AgoraException($"context length {contextLength} must be positive");
         Model = model;
-        ContextLength = contextLength;
-        _cache = model.CreateCache(contextLength);
+        ContextLength = contextLength ?? model.Config.ContextLength;
+        _cache = model.CreateCache(ContextLength);
     }
 
     public void Evaluate(ReadOnlySpan<int> tokens, Span<float> logits)
@@ -49,4 +51,11 @@ public sealed class InferenceSession : ITokenSession
             throw new AgoraException($"cannot rewind to position {position}: the session holds {Position} tokens");
         Position = position;
     }
+}
+
+/// <summary>Sessions are made from the Inference layer, so that models never depend on it.</summary>
+public static class TransformerModelSessions
+{
+    /// <summary>A new, empty sequence of at most <paramref name="contextLength"/> tokens (default: the model's trained context).</summary>
+    public static InferenceSession CreateSession(this TransformerModel model, int? contextLength = null) => new(model, contextLength);
 }

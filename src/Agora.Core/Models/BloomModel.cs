@@ -1,5 +1,4 @@
 using Agora.Formats.Checkpoint;
-using Agora.Inference;
 using Agora.Tensors.Kernels;
 
 namespace Agora.Models;

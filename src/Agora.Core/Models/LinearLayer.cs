@@ -56,13 +56,7 @@ public sealed unsafe class LinearLayer
         long rowBytes = GgmlTypeInfo.ByteSize(type, inFeatures);
         for (int o = 0; o < outFeatures; o++)
             Quants.Dequantize(type, new ReadOnlySpan<byte>(weight + o * rowBytes, (int)rowBytes), merged.AsSpan(o * inFeatures, inFeatures));
-        foreach (var d in deltas)
-            for (int o = 0; o < outFeatures; o++)
-            {
-                var row = merged.AsSpan(o * inFeatures, inFeatures);
-                for (int r = 0; r < d.Rank; r++)
-                    TensorPrimitives.MultiplyAdd(d.A.AsSpan(r * inFeatures, inFeatures), d.Scale * d.B[o * d.Rank + r], row, row);
-            }
+        foreach (var d in deltas) d.MergeInto(merged);
         byte* pointer = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(merged));
         return new LinearLayer(name, pointer, (long)merged.Length * sizeof(float), GgmlType.F32, inFeatures, outFeatures, bias, [], merged);
     }

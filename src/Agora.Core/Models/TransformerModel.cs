@@ -1,6 +1,5 @@
 using Agora.Adapters;
 using Agora.Formats.Checkpoint;
-using Agora.Inference;
 using Agora.Tensors;
 using Agora.Tensors.Quantization;
 
@@ -9,7 +8,7 @@ namespace Agora.Models;
 /// <summary>
 /// A decoder-only transformer ready to run: its weights (memory-mapped from the checkpoint, which must stay open
 /// while the model is used) and its forward pass. Immutable and shareable across threads; each sequence runs in
-/// its own <see cref="InferenceSession"/>.
+/// its own session (Agora.Inference.InferenceSession).
 /// </summary>
 public abstract unsafe class TransformerModel
 {
@@ -49,8 +48,6 @@ public abstract unsafe class TransformerModel
         return model;
     }
 
-    /// <summary>A new, empty sequence of at most <paramref name="contextLength"/> tokens (default: the model's trained context).</summary>
-    public InferenceSession CreateSession(int? contextLength = null) => new(this, contextLength ?? Config.ContextLength);
 
     /// <summary>Scratch for passes over up to <paramref name="tokens"/> tokens in a sequence of up to <paramref name="contextLength"/>.</summary>
     internal ForwardBuffers CreateBuffers(int tokens, int contextLength)
@@ -72,7 +69,7 @@ public abstract unsafe class TransformerModel
     /// Runs <paramref name="tokens"/> (at positions start, start + 1, …) through the model, storing their keys and
     /// values in <paramref name="cache"/> (which must already hold positions 0..start − 1 and have room for the rest),
     /// and writes logits for the last token, or for every token when <paramref name="logits"/> holds
-    /// tokens × VocabSize values. Inputs are trusted: <see cref="InferenceSession"/> checks them.
+    /// tokens × VocabSize values. Inputs are trusted: the session checks them.
     /// </summary>
     internal abstract void Forward(ReadOnlySpan<int> tokens, int start, KvCache cache, ForwardBuffers buffers, Span<float> logits);
 

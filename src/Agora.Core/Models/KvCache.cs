@@ -1,4 +1,4 @@
-namespace Agora.Inference;
+namespace Agora.Models;
 
 /// <summary>
 /// The keys and values of one sequence, per layer, float32: row p of a layer holds position p's
