@@ -26,30 +26,26 @@ public sealed record RopeScaling(
     float HighFreqFactor = 0,
     int OriginalContextLength = 0)
 {
+    /// <summary>The same scaling as the rotary kernel takes it (<see cref="RopeScalingKind.FrequencyFactors"/> has no such form: its factors are a tensor).</summary>
+    public Tensors.Kernels.RopeScaling KernelScaling() => Kind switch
+    {
+        RopeScalingKind.Linear => new(Tensors.Kernels.RopeScalingKind.Linear, Factor),
+        RopeScalingKind.Llama3 => new(Tensors.Kernels.RopeScalingKind.Llama3, Factor, LowFreqFactor, HighFreqFactor, OriginalContextLength),
+        _ => throw new InvalidOperationException($"{Kind} scaling is stored as a tensor, not as parameters"),
+    };
+
     /// <summary>
     /// The divisor of each rotary frequency (one per pair of dimensions) under Llama 3 scaling: 1 for short
-    /// wavelengths, <see cref="Factor"/> for long ones, a smooth blend between.
+    /// wavelengths, <see cref="Factor"/> for long ones, a smooth blend between — the ratio of the kernel's plain
+    /// and scaled frequencies, so both stay one computation.
     /// </summary>
     public float[] Llama3FrequencyFactors(int ropeDimensions, float theta)
     {
         if (Kind != RopeScalingKind.Llama3) throw new InvalidOperationException($"{Kind} scaling has no Llama 3 factors");
-        var factors = new float[ropeDimensions / 2];
-        double lowWavelength = OriginalContextLength / (double)LowFreqFactor;
-        double highWavelength = OriginalContextLength / (double)HighFreqFactor;
-        for (int i = 0; i < factors.Length; i++)
-        {
-            // Frequencies in float32, as the reference computes them.
-            float frequency = 1f / MathF.Pow(theta, 2 * i / (float)ropeDimensions);
-            double wavelength = 2 * Math.PI / frequency;
-            if (wavelength < highWavelength) factors[i] = 1;
-            else if (wavelength > lowWavelength) factors[i] = Factor;
-            else
-            {
-                double smooth = (OriginalContextLength / wavelength - LowFreqFactor) / (HighFreqFactor - LowFreqFactor);
-                factors[i] = (float)(1 / ((1 - smooth) / Factor + smooth));
-            }
-        }
-        return factors;
+        var plain = Tensors.Kernels.Rope.InverseFrequencies(ropeDimensions, theta);
+        var scaled = Tensors.Kernels.Rope.InverseFrequencies(ropeDimensions, theta, KernelScaling());
+        for (int i = 0; i < plain.Length; i++) plain[i] /= scaled[i];
+        return plain;
     }
 }
 
