@@ -73,13 +73,7 @@ public sealed class TextGenerator
     }
 
     /// <summary>The ids a text prompt is generated from: its tokens, with BOS first if asked and the tokenizer wants it.</summary>
-    public int[] EncodePrompt(string prompt, bool addBos = true)
-    {
-        var ids = new List<int>(prompt.Length / 3 + 2);
-        if (addBos && _tokenizer.AddBos && _tokenizer.BosId is int bos) ids.Add(bos);
-        _tokenizer.Encode(prompt, ids, addSpecialTokens: false);
-        return ids.ToArray();
-    }
+    public int[] EncodePrompt(string prompt, bool addBos = true) => PromptEncoding.Encode(_tokenizer, prompt, addBos).ToArray();
 
     async IAsyncEnumerable<string> RunAsync(GenerationStream stream, int[] prompt, GenerationOptions options,
         CancellationToken callToken, [EnumeratorCancellation] CancellationToken enumeratorToken)
