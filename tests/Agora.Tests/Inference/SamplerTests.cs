@@ -188,6 +188,29 @@ public class SamplerTests
         Assert.Equal([1, 3], seen.Order());
     }
 
+    [Fact]
+    public void A_step_allocates_nothing()
+    {
+        var random = new Random(5);
+        var logits = Enumerable.Range(0, 4096).Select(_ => (float)random.NextDouble() * 6).ToArray();
+        int[] history = [.. Enumerable.Range(0, 100).Select(_ => random.Next(4096))];
+        var sampler = new Sampler(new SamplerOptions
+        {
+            Temperature = 0.7, TopK = 500, TopP = 0.9, MinP = 0.01, RepetitionPenalty = 1.2,
+            PresencePenalty = 0.1, FrequencyPenalty = 0.1, PenaltyWindow = 64, Seed = 1,
+        }, logits.Length);
+        var plain = new Sampler(new SamplerOptions { TopP = 0.5, Seed = 1 }, logits.Length);
+        sampler.Sample(logits, history);
+        plain.Sample(logits, history);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++)
+        {
+            sampler.Sample(logits, history);
+            plain.Sample(logits, history);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
     /// <summary>The pipeline written plainly (full sorts, LINQ): what the optimised one must reproduce.</summary>
     static double[] PlainPipeline(float[] logits, int[] history, SamplerOptions o)
     {

@@ -8,8 +8,8 @@ namespace Agora.Inference.Sampling;
 /// Probabilities are computed in float64 over the float32 scores; a truncation boundary inside a run of equal
 /// scores breaks ties by the lower id. Given the same logits, history and seed the choice is the same on any
 /// machine (the generator is <see cref="Xoshiro256"/>; arithmetic is sequential IEEE double with Math.Exp).
-/// A step allocates nothing: the scratch buffers are sized to the vocabulary once. Top-k costs O(V log k); top-p
-/// sorts only the most likely tokens, widening the sorted prefix until it holds the nucleus.
+/// A step allocates nothing: the scratch buffers are sized to the vocabulary once. Top-k costs O(V log k) (a
+/// heap), top-p expected O(V) (quickselect on the probability mass), the rest O(V).
 /// One sampler serves one sequence at a time (it holds the random state); it is not thread-safe.
 /// </summary>
 public sealed class Sampler
@@ -167,58 +167,97 @@ public sealed class Sampler
 
     /// <summary>
     /// Keeps the most likely tokens while the mass before each is below p (so the last one kept takes the mass to
-    /// p or beyond), as transformers' ascending-cumsum rule does; at least one token always stays.
+    /// p or beyond), as transformers' ascending-cumsum rule does; at least one token always stays. Found by
+    /// quickselect on the probability mass rather than a sort: expected O(count), the kept tokens left first.
     /// </summary>
     int KeepTopP(int count, double p, double max)
     {
+        var c = _candidates.AsSpan(0, count);
+        var w = _weights.AsSpan(0, count);
         double z = 0;
-        for (int j = 0; j < count; j++) z += Math.Exp(_scores[_candidates[j]] - max);
+        for (int j = 0; j < count; j++) z += w[j] = Math.Exp(_scores[c[j]] - max);
         double target = p * z;
-        for (int sorted = Math.Min(count, 64); ; sorted = (int)Math.Min(count, sorted * 8L))
+        var order = new Descending(_scores);
+        // c[..lo] is kept with mass `kept` (< target); c[hi..] is cut; the boundary lies in c[lo..hi].
+        int lo = 0, hi = count;
+        double kept = 0;
+        while (lo < hi)
         {
-            SelectBest(count, sorted);
-            double mass = 0;
-            for (int j = 0; j < sorted; j++)
-            {
-                mass += Math.Exp(_scores[_candidates[j]] - max);
-                if (mass >= target) return j + 1;
-            }
-            if (sorted == count) return count;
+            int at = Partition(c, w, lo, hi, order);
+            double better = 0;
+            for (int j = lo; j < at; j++) better += w[j];
+            if (kept + better >= target) { hi = at; continue; }
+            kept += better + w[at];
+            if (kept >= target) return at + 1;
+            lo = at + 1;
         }
+        return Math.Max(lo, 1); // rounding left the total just under p: everything seen is kept
     }
 
-    /// <summary>Drops tokens whose probability is below minP times the best one's: exp(s − max) &lt; minP.</summary>
+    /// <summary>
+    /// Partitions c[lo..hi] (weights alongside) around a median-of-three pivot: better candidates before it,
+    /// worse after. Returns the pivot's index.
+    /// </summary>
+    static int Partition(Span<int> c, Span<double> w, int lo, int hi, Descending order)
+    {
+        int last = hi - 1, mid = lo + (last - lo) / 2;
+        if (order.Compare(c[mid], c[lo]) < 0) Swap(c, w, mid, lo);
+        if (order.Compare(c[last], c[lo]) < 0) Swap(c, w, last, lo);
+        if (order.Compare(c[last], c[mid]) < 0) Swap(c, w, last, mid);
+        Swap(c, w, mid, last); // the median as pivot, at the end
+        int pivot = c[last], store = lo;
+        for (int j = lo; j < last; j++)
+            if (order.Compare(c[j], pivot) < 0) Swap(c, w, j, store++);
+        Swap(c, w, store, last);
+        return store;
+    }
+
+    static void Swap(Span<int> c, Span<double> w, int i, int j)
+    {
+        (c[i], c[j]) = (c[j], c[i]);
+        (w[i], w[j]) = (w[j], w[i]);
+    }
+
+    /// <summary>
+    /// Drops tokens whose probability is below minP times the best one's: exp(s − max) &lt; minP, compared as
+    /// s &lt; max + ln(minP) to spare an exponential per token.
+    /// </summary>
     int KeepMinP(int count, double minP, double max)
     {
+        double floor = max + Math.Log(minP);
         int kept = 0;
         for (int j = 0; j < count; j++)
         {
             int id = _candidates[j];
-            if (Math.Exp(_scores[id] - max) >= minP) _candidates[kept++] = id;
+            if (_scores[id] >= floor) _candidates[kept++] = id;
         }
         return kept;
     }
 
     /// <summary>
     /// Moves the <paramref name="best"/> highest-scoring candidates to the front in descending order (ties by
-    /// lower id), the rest after them in any order: a heap of the best seen so far, O(count · log best).
+    /// lower id), the rest after them in any order: a heap of the best seen so far, then heapsort of it,
+    /// O(count · log best) and allocation-free (Span.Sort would box the comparer).
     /// </summary>
     void SelectBest(int count, int best)
     {
         var order = new Descending(_scores);
         var c = _candidates.AsSpan(0, count);
-        if (best < count)
+        int size = Math.Min(best, count);
+        // A heap on c[..size] whose root is the worst of the best so far.
+        for (int i = size / 2 - 1; i >= 0; i--) SiftDown(c, i, size, order);
+        for (int j = size; j < count; j++)
         {
-            // Min-heap on c[..best] whose root is the worst of the best so far.
-            for (int i = best / 2 - 1; i >= 0; i--) SiftDown(c, i, best, order);
-            for (int j = best; j < count; j++)
-            {
-                if (order.Compare(c[j], c[0]) >= 0) continue;
-                (c[0], c[j]) = (c[j], c[0]);
-                SiftDown(c, 0, best, order);
-            }
+            if (order.Compare(c[j], c[0]) >= 0) continue;
+            (c[0], c[j]) = (c[j], c[0]);
+            SiftDown(c, 0, size, order);
         }
-        c[..Math.Min(best, count)].Sort(order);
+        // Taking the worst off to the end, one by one, leaves the best first.
+        for (int end = size - 1; end > 0; end--)
+        {
+            (c[0], c[end]) = (c[end], c[0]);
+            SiftDown(c, 0, end, order);
+        }
     }
 
     static void SiftDown(Span<int> heap, int i, int size, Descending order)
