@@ -99,6 +99,14 @@ public class SamplerTests
     }
 
     [Fact]
+    public void A_vanishing_temperature_is_greedy_rather_than_NaN()
+    {
+        float[] logits = [1f, 30f, 29f, -5f];
+        foreach (double t in new[] { 1e-38, 1e-50 })
+            Assert.Equal([0, 1, 0, 0], Probabilities(new SamplerOptions { Temperature = t }, logits));
+    }
+
+    [Fact]
     public void Repetition_penalty_divides_positive_and_multiplies_negative_logits_of_seen_tokens()
     {
         float[] logits = [2f, -2f, 1f, 0.5f];

@@ -108,17 +108,16 @@ public sealed class Sampler
         int best = Argmax(_scores);
         if (float.IsNegativeInfinity(_scores[best]))
             throw new AgoraException("sampling: every token has probability zero (all logits are -infinity)");
-        if (o.IsGreedy)
+        float t = (float)o.Temperature;
+        // A temperature so small that the best logit overflows when divided is greedy in the limit, and in fact.
+        if (o.IsGreedy || t == 0 || float.IsInfinity(_scores[best] / t))
         {
             _candidates[0] = best;
             _weights[0] = total = 1;
             return 1;
         }
-        if (o.Temperature != 1)
-        {
-            float t = (float)o.Temperature;
+        if (t != 1)
             for (int i = 0; i < _scores.Length; i++) _scores[i] /= t;
-        }
         // Dividing by a positive temperature keeps the order, so the best token stays the best throughout.
         double max = _scores[best];
         int count = VocabSize;
