@@ -122,6 +122,17 @@ public class TextGeneratorTests
     }
 
     [Fact]
+    public async Task Ids_beyond_the_tokenizer_in_a_padded_model_vocabulary_show_as_nothing()
+    {
+        int[] script = [.. Ids(" the"), 600, .. Ids(" cat")];
+        var prompt = Tok.Encode("The");
+        var generator = new TextGenerator(FakeSession.Scripted(640, 100, prompt.Length, script), Tok);
+        var result = await generator.GenerateTextAsync("The", Greedy with { MaxTokens = script.Length }, Ct);
+        Assert.Equal(" the cat", result.Text);
+        Assert.Equal(script, result.TokenIds);
+    }
+
+    [Fact]
     public async Task Cancellation_stops_between_tokens_and_is_reported()
     {
         var script = Ids(" the cat sat on the mat");

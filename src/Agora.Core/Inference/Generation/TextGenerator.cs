@@ -127,7 +127,8 @@ public sealed class TextGenerator
                 generated.Add(token);
                 history.Add(token);
                 if (_tokenizer.IsEndOfGeneration(token) || extraEnds.Contains(token)) { stop = StopReason.EndOfGeneration; break; }
-                var piece = filter.Push(decoder.Push(token));
+                // An id of the model's padded vocabulary that the tokenizer lacks shows as nothing, as tokenizers' decode.
+                var piece = token < _tokenizer.VocabSize ? filter.Push(decoder.Push(token)) : "";
                 if (piece.Length > 0)
                 {
                     text.Append(piece);
