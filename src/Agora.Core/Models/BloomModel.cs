@@ -89,7 +89,7 @@ public sealed class BloomModel : TransformerModel
                     source.Slice(headDim, headDim).CopyTo(keys.Slice(start * hidden + row, headDim));
                     source.Slice(2 * headDim, headDim).CopyTo(values.Slice(start * hidden + row, headDim));
                 }
-            CausalAttention.Compute(query, keys, values, n, start, c.HeadCount, c.HeadCount, headDim, _slopes, buffers.Scores, attention);
+            CausalAttention.Compute(query, keys, values, n, start, c.HeadCount, c.HeadCount, headDim, 0, _slopes, buffers.Scores, attention);
             b.AttentionOutput.Forward(attention, normed, n, rank, wide);
             Activations.Add(x, normed, x);
 

@@ -7,7 +7,8 @@ namespace Agora.Models;
 /// <summary>
 /// The LLaMA family (Llama 1/2/3, Mistral, SmolLM, TinyLlama; Qwen2 adds q/k/v biases): pre-norm blocks with
 /// RMSNorm, rotary position embeddings (rotate-half layout, as Hugging Face computes them), grouped-query causal
-/// attention and a SwiGLU feed-forward; a final RMSNorm and the output head (or the embedding, when tied).
+/// attention (Mistral's sliding window where the config has one) and a SwiGLU feed-forward; a final RMSNorm and the
+/// output head (or the embedding, when tied).
 /// </summary>
 public sealed class LlamaModel : TransformerModel
 {
@@ -28,6 +29,9 @@ public sealed class LlamaModel : TransformerModel
     {
         var c = Config;
         int hidden = c.HiddenSize, q = c.HeadCount * c.HeadDim, kv = c.KvHeadCount * c.HeadDim, ffn = c.IntermediateSize;
+        // Qwen2 windows only the layers from max_window_layers on, which the config does not carry here.
+        if (c.Architecture == ModelArchitecture.Qwen2 && c.SlidingWindow != null)
+            throw new AgoraException($"{checkpoint.Path}: Qwen2 with sliding-window attention (use_sliding_window) is not supported");
         _blocks = new Block[c.LayerCount];
         for (int l = 0; l < c.LayerCount; l++)
         {
@@ -92,7 +96,7 @@ public sealed class LlamaModel : TransformerModel
             b.Value.Forward(normed, values.Slice(start * kv, n * kv), n, rank, wide);
             Rope.Apply(query, n, c.HeadDim, start, _inverseFrequencies, RopeLayout.NeoX);
             Rope.Apply(newKeys, n, c.HeadDim, start, _inverseFrequencies, RopeLayout.NeoX);
-            CausalAttention.Compute(query, keys, values, n, start, c.HeadCount, c.KvHeadCount, c.HeadDim, [], buffers.Scores, attention);
+            CausalAttention.Compute(query, keys, values, n, start, c.HeadCount, c.KvHeadCount, c.HeadDim, c.SlidingWindow ?? 0, [], buffers.Scores, attention);
             b.AttentionOutput.Forward(attention, normed, n, rank, wide);
             Activations.Add(x, normed, x);
 

@@ -106,3 +106,29 @@ public class SessionTests
         Assert.Equal(expected, actual);
     }
 }
+
+/// <summary>
+/// Once a session is warm, a decode step allocates nothing of its own: the only allocation left is the matrix
+/// product kernel's small per-call job object (~100 bytes; the products of these tiny models stay single-threaded).
+/// </summary>
+public class SessionAllocationTests
+{
+    [Theory]
+    [InlineData("llama-a")]
+    [InlineData("bloom-a")]
+    public void DecodeStepsAllocateNothing(string model)
+    {
+        using var checkpoint = Checkpoint.Open(Fixtures.Require("models", model, "hf"));
+        var engine = TransformerModel.Load(checkpoint);
+        var session = engine.CreateSession(64);
+        var logits = new float[engine.VocabSize];
+        session.Evaluate(ModelReference.Load(model).Prompts[0].Ids, logits);
+        // Warm up so tiered compilation settles and the cache reaches its final size.
+        for (int i = 0; i < 20; i++) session.Evaluate([i + 3], logits);
+        session.Rewind(16);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++) session.Evaluate([i + 3], logits);
+        long perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / 20;
+        Assert.True(perStep <= 128 * engine.LinearLayers.Count, $"{perStep} bytes allocated per decode step");
+    }
+}
