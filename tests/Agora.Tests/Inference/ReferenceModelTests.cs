@@ -5,6 +5,7 @@ using Agora.Inference.Scoring;
 using Agora.Models;
 using Agora.Tests.Models;
 using Agora.Tests.Tokenization;
+using Agora.Tokenization;
 
 namespace Agora.Tests.Inference;
 
@@ -34,6 +35,40 @@ public class ReferenceModelTests
             checkedPrompts++;
         }
         Assert.True(checkedPrompts >= 3, $"only {checkedPrompts} prompts have a decisive margin");
+    }
+
+    [Fact]
+    public async Task Text_in_text_out_on_a_real_language_model()
+    {
+        var folder = Fixtures.Require("models", "kjv-llama");
+        var prompts = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "reference.json")))!["prompts"]!.AsArray();
+        using var checkpoint = Checkpoint.Open(Path.Combine(folder, "hf"));
+        var generator = new TextGenerator(TransformerModel.Load(checkpoint).CreateSession(), TokenizerSource.Load(checkpoint));
+        var ct = TestContext.Current.CancellationToken;
+        foreach (var prompt in prompts)
+        {
+            var text = (string)prompt!["text"]!;
+            var greedyIds = prompt["greedy_ids"]!.AsArray().Select(v => (int)v!).ToArray();
+            var greedyText = (string)prompt["greedy_text"]!;
+            var result = await generator.GenerateTextAsync(text, new GenerationOptions
+            {
+                Sampling = SamplerOptions.Greedy,
+                MaxTokens = greedyIds.Length,
+            }, ct);
+            Assert.Equal(prompt["ids"]!.AsArray().Select(v => (int)v!), result.PromptIds);
+            Assert.Equal(greedyIds, result.TokenIds);
+            Assert.Equal(greedyText, result.Text);
+
+            // The same run told to stop at the first line break.
+            var line = await generator.GenerateTextAsync(text, new GenerationOptions
+            {
+                Sampling = SamplerOptions.Greedy,
+                MaxTokens = greedyIds.Length,
+                StopStrings = ["\n"],
+            }, ct);
+            Assert.Equal(StopReason.StopString, line.StopReason);
+            Assert.Equal(greedyText[..greedyText.IndexOf('\n')], line.Text);
+        }
     }
 
     [Fact]
