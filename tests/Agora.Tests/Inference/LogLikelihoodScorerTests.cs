@@ -113,6 +113,9 @@ public class LogLikelihoodScorerTests
         var (blank, afterBlank) = scorer.Encode("  ", "Hi");
         Assert.Equal([0], blank);
         Assert.Equal(tok.Encode("  Hi", false), afterBlank);
+        // A context alone, for continuation ids.
+        Assert.Equal(context, scorer.EncodeContext("The quick"));
+        Assert.Equal([0], scorer.EncodeContext(""));
         // Text and its ids score the same.
         Assert.Equal(scorer.Score(context, continuation).Tokens, scorer.Score("The quick ", "brown fox").Tokens);
     }

@@ -47,21 +47,32 @@ public sealed class LogLikelihoodScorer
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(continuation);
-        var tokenizer = _tokenizer ?? throw new InvalidOperationException("this scorer has no tokenizer: score ids instead");
         int spaces = 0;
         while (spaces < context.Length && IsPythonSpace(context[^(spaces + 1)])) spaces++;
         continuation = context[^spaces..] + continuation;
         context = context[..^spaces];
-        var contextIds = context.Length == 0 ? [] : PromptEncoding.Encode(tokenizer, context, addBos: true);
-        if (contextIds.Count == 0)
-        {
-            int prefix = tokenizer.BosId ?? tokenizer.EosId
-                ?? throw new AgoraException("the context is empty and the tokenizer has neither BOS nor EOS to stand for it: give a context");
-            return ([prefix], tokenizer.Encode(continuation, addSpecialTokens: false));
-        }
-        var whole = PromptEncoding.Encode(tokenizer, context + continuation, addBos: true);
-        return (contextIds.ToArray(), whole.Count > contextIds.Count ? whole[contextIds.Count..].ToArray() : []);
+        var contextIds = EncodeContext(context, out bool standIn);
+        if (standIn) return (contextIds, Tokenizer.Encode(continuation, addSpecialTokens: false));
+        var whole = PromptEncoding.Encode(Tokenizer, context + continuation, addBos: true);
+        return (contextIds, whole.Count > contextIds.Length ? whole[contextIds.Length..].ToArray() : []);
     }
+
+    /// <summary>
+    /// A context on its own (for a continuation given as ids): BOS first when the tokenizer asks for it, no other
+    /// special tokens; an empty one is lm-eval's prefix token, BOS, or EOS when there is no BOS.
+    /// </summary>
+    public int[] EncodeContext(string context) => EncodeContext(context ?? throw new ArgumentNullException(nameof(context)), out _);
+
+    int[] EncodeContext(string context, out bool standIn)
+    {
+        var ids = context.Length == 0 ? [] : PromptEncoding.Encode(Tokenizer, context, addBos: true);
+        standIn = ids.Count == 0;
+        if (!standIn) return ids.ToArray();
+        return [Tokenizer.BosId ?? Tokenizer.EosId
+            ?? throw new AgoraException("the context is empty and the tokenizer has neither BOS nor EOS to stand for it: give a context")];
+    }
+
+    ITokenizer Tokenizer => _tokenizer ?? throw new InvalidOperationException("this scorer has no tokenizer: score ids instead");
 
     /// <summary>Python's str.isspace, which lm-eval's rstrip() uses: .NET's whitespace plus U+001C–U+001F.</summary>
     static bool IsPythonSpace(char c) => char.IsWhiteSpace(c) || c is >= '\u001C' and <= '\u001F';
