@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Agora.Tokenization;
 
 namespace Agora.Cli.Commands;
 
@@ -37,7 +36,7 @@ public static class ScoreCommand
             var score = contextText != null && continuationText != null
                 ? scorer.Score(contextText, continuationText)
                 : scorer.Score(
-                    contextList != null ? ParseIds(contextList, "--context-ids") : scorer.Encode(contextText!, "").Context,
+                    contextList != null ? ParseIds(contextList, "--context-ids") : scorer.EncodeContext(contextText!),
                     continuationList != null ? ParseIds(continuationList, "--continuation-ids") : lm.Tokenizer.Encode(continuationText!, addSpecialTokens: false));
 
             if (parse.GetValue(json))

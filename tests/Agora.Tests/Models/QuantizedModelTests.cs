@@ -1,3 +1,4 @@
+using Agora.Inference;
 using Agora.Formats.Checkpoint;
 using Agora.Models;
 using Agora.Tensors;

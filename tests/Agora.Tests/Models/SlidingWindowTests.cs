@@ -1,3 +1,4 @@
+using Agora.Inference;
 using System.Text.Json.Nodes;
 using Agora.Formats.Checkpoint;
 using Agora.Models;
