@@ -34,6 +34,7 @@ public static class GenerateCommand
             if (parse.GetValue(AgoraCli.Verbose))
             {
                 var r = stream.Result;
+                if (!endsWithNewline && !terminal.Interactive) terminal.Err.WriteLine();
                 terminal.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"prompt: {r.PromptTokensEvaluated} tokens, {r.PrefillTokensPerSecond:F1} tokens/s; generated: {r.TokenIds.Count} tokens, {r.DecodeTokensPerSecond:F1} tokens/s; stop: {r.StopReason}; seed {r.Seed}"));
             }
