@@ -1,0 +1,149 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Agora.Formats.Checkpoint;
+using Agora.Inference;
+using Agora.Models;
+using Agora.Tensors;
+
+namespace Agora.Cli.Commands;
+
+/// <summary>
+/// <c>agora bench MODEL</c>: prompt-processing and generation speed the way llama-bench measures them. pp: one
+/// prefill of p random tokens into an empty session. tg: n single-token steps into an empty session, each token
+/// random. Each test runs once untimed (JIT and page warm-up), then r timed times; tokens/s is reported as the mean
+/// and sample standard deviation of the r runs.
+/// </summary>
+public static class BenchCommand
+{
+    const int Seed = 1;
+
+    public static Command Create(Terminal terminal)
+    {
+        var model = new Argument<string>("MODEL") { Description = "A GGUF file or a Hugging Face folder" };
+        var prompt = new Option<int>("-p", "--n-prompt") { Description = "Prompt tokens for the pp test", DefaultValueFactory = _ => 128 };
+        var generate = new Option<int>("-n", "--n-gen") { Description = "Generated tokens for the tg test", DefaultValueFactory = _ => 64 };
+        var threads = new Option<int>("-t", "--threads") { Description = "Worker threads", DefaultValueFactory = _ => 2 };
+        var repetitions = new Option<int>("-r", "--repetitions") { Description = "Timed runs of each test", DefaultValueFactory = _ => 3 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
+        var command = new Command("bench", "Measure prompt processing (pp) and generation (tg) speed in tokens/s, like llama-bench")
+        {
+            model, prompt, generate, threads, repetitions, json,
+        };
+        command.SetAction(AgoraCli.Guarded(terminal, parse =>
+        {
+            int p = Positive(parse, prompt, "-p"), n = Positive(parse, generate, "-n");
+            int t = Positive(parse, threads, "-t"), r = Positive(parse, repetitions, "-r");
+            string path = parse.GetValue(model)!;
+            using var checkpoint = Checkpoint.Open(path);
+            var transformer = TransformerModel.Load(checkpoint);
+            // The kernels do not take a thread count yet (they use every core); -t is recorded in the results.
+            var pp = Measure(transformer, p, r, PromptRun);
+            var tg = Measure(transformer, n, r, GenerationRun);
+            var info = new ModelInfo(checkpoint);
+            if (parse.GetValue(json)) PrintJson(terminal.Out, info, t, pp, tg);
+            else PrintTable(terminal.Out, info, t, [($"pp{p}", pp), ($"tg{n}", tg)]);
+            return 0;
+        }));
+        return command;
+    }
+
+    public sealed record Result(int Tokens, double Mean, double StandardDeviation);
+
+    static int Positive(ParseResult parse, Option<int> option, string name) => parse.GetValue(option) is var v && v > 0
+        ? v : throw new AgoraException($"{name} must be a positive number, not {v}");
+
+    /// <summary>One timed run of a test: the seconds it took.</summary>
+    delegate double Run(TransformerModel model, int[] tokens, float[] logits);
+
+    static Result Measure(TransformerModel model, int tokens, int repetitions, Run run)
+    {
+        var random = new Random(Seed);
+        var ids = new int[tokens];
+        var logits = new float[model.VocabSize];
+        var rates = new double[repetitions];
+        for (int i = -1; i < repetitions; i++)
+        {
+            for (int k = 0; k < ids.Length; k++) ids[k] = random.Next(model.VocabSize);
+            double seconds = run(model, ids, logits);
+            if (i >= 0) rates[i] = tokens / seconds;
+        }
+        double mean = rates.Average();
+        double sd = repetitions > 1 ? Math.Sqrt(rates.Sum(x => (x - mean) * (x - mean)) / (repetitions - 1)) : 0;
+        return new Result(tokens, mean, sd);
+    }
+
+    static double PromptRun(TransformerModel model, int[] tokens, float[] logits)
+    {
+        var session = model.CreateSession(tokens.Length);
+        var sw = Stopwatch.StartNew();
+        session.Evaluate(tokens, logits);
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    static double GenerationRun(TransformerModel model, int[] tokens, float[] logits)
+    {
+        var session = model.CreateSession(tokens.Length);
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < tokens.Length; i++) session.Evaluate(tokens.AsSpan(i, 1), logits);
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>What the table says about the model: file name, bytes and count of weights, the dominant weight type.</summary>
+    sealed record ModelInfo(string Name, long Bytes, long Parameters, GgmlType Type)
+    {
+        public ModelInfo(Checkpoint checkpoint) : this(
+            Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Path)),
+            checkpoint.Tensors.Sum(t => t.ByteSize),
+            checkpoint.Tensors.Sum(t => t.ElementCount),
+            // The type holding the most weights, as a quantization mixture (Q4_K_M) is named by its main type.
+            checkpoint.Tensors.GroupBy(t => t.Type).MaxBy(g => g.Sum(t => t.ElementCount))?.Key ?? GgmlType.F32)
+        {
+        }
+    }
+
+    static void PrintJson(TextWriter o, ModelInfo info, int threads, Result pp, Result tg)
+    {
+        static JsonObject Node(Result r) => new() { ["tokens"] = r.Tokens, ["mean"] = Round(r.Mean), ["sd"] = Round(r.StandardDeviation) };
+        var result = new JsonObject
+        {
+            ["pp"] = Node(pp),
+            ["tg"] = Node(tg),
+            ["threads"] = threads,
+            ["model"] = info.Name,
+            ["type"] = info.Type.ToString(),
+        };
+        o.WriteLine(result.ToJsonString());
+    }
+
+    static double Round(double v) => Math.Round(v, 3);
+
+    static void PrintTable(TextWriter o, ModelInfo info, int threads, (string Test, Result Result)[] rows)
+    {
+        string[] header = ["model", "size", "params", "type", "threads", "test", "t/s"];
+        var lines = rows.Select(row => new[]
+        {
+            info.Name,
+            $"{info.Bytes / (double)(1L << 20):F2} MiB",
+            Count(info.Parameters),
+            info.Type.ToString(),
+            threads.ToString(CultureInfo.InvariantCulture),
+            row.Test,
+            string.Create(CultureInfo.InvariantCulture, $"{row.Result.Mean:F2} ± {row.Result.StandardDeviation:F2}"),
+        }).ToList();
+        var widths = header.Select((h, c) => Math.Max(h.Length, lines.Max(l => l[c].Length))).ToArray();
+        // Text columns left-aligned, numbers right-aligned, as llama-bench's markdown table.
+        string Format(string[] cells) => "| " + string.Join(" | ", cells.Select((s, c) => c is 0 or 3 or 5 ? s.PadRight(widths[c]) : s.PadLeft(widths[c]))) + " |";
+        o.WriteLine(Format(header));
+        o.WriteLine("| " + string.Join(" | ", widths.Select((w, c) => c is 0 or 3 or 5 ? new string('-', w) : new string('-', w - 1) + ":")) + " |");
+        foreach (var line in lines) o.WriteLine(Format(line));
+    }
+
+    static string Count(long n) => n switch
+    {
+        >= 1_000_000_000 => string.Create(CultureInfo.InvariantCulture, $"{n / 1e9:F2} B"),
+        >= 1_000_000 => string.Create(CultureInfo.InvariantCulture, $"{n / 1e6:F2} M"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{n / 1e3:F2} K"),
+    };
+}
