@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using Agora.Formats;
 using Agora.Templates;
 
 namespace Agora.Cli.Commands;
@@ -31,15 +31,8 @@ public static class TemplateCommand
     static JsonArray ReadMessages(string path)
     {
         if (!File.Exists(path)) throw new AgoraException($"{path}: no such file");
-        try
-        {
-            if (JsonNode.Parse(File.ReadAllText(path)) is JsonArray array && array.All(m => m is JsonObject))
-                return array;
-        }
-        catch (JsonException e)
-        {
-            throw new AgoraFormatException(path, $"not valid JSON: {e.Message}");
-        }
+        if (JsonTree.Parse(File.ReadAllText(path), path) is JsonArray array && array.All(m => m is JsonObject))
+            return array;
         throw new AgoraFormatException(path, "expected a JSON array of {\"role\", \"content\"} objects");
     }
 }

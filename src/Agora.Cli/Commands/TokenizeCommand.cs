@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Agora.Formats;
 using Agora.Tokenization;
 
 namespace Agora.Cli.Commands;
@@ -84,15 +85,8 @@ public static class TokenizeCommand
 
     static string ParseBatchLine(string line, int lineNumber)
     {
-        try
-        {
-            if (JsonNode.Parse(line) is JsonObject obj && obj["text"] is JsonValue value && value.TryGetValue(out string? s))
-                return s;
-        }
-        catch (JsonException e)
-        {
-            throw new AgoraException($"stdin line {lineNumber}: not valid JSON ({e.Message})");
-        }
+        if (JsonTree.Parse(line, $"stdin line {lineNumber}") is JsonObject obj && obj["text"] is JsonValue value && value.TryGetValue(out string? s))
+            return s;
         throw new AgoraException($"stdin line {lineNumber}: expected an object with a string \"text\"");
     }
 }

@@ -1,3 +1,4 @@
+using Agora.Formats;
 using Agora.Formats.Gguf;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -249,18 +250,9 @@ public sealed class ChatTemplate
         }
     }
 
-    static JsonObject ReadConfig(string path)
-    {
-        try
-        {
-            return JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true }) as JsonObject
-                ?? throw new AgoraFormatException(path, "expected a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new AgoraFormatException(path, $"invalid JSON: {e.Message}", inner: e);
-        }
-    }
+    static JsonObject ReadConfig(string path) =>
+        JsonTree.Parse(File.ReadAllText(path), path, allowTrailingCommas: true) as JsonObject
+            ?? throw new AgoraFormatException(path, "expected a JSON object");
 
     /// <summary>Special token strings of a tokenizer_config.json; each is a string or an AddedToken object with "content".</summary>
     static Dictionary<string, string> ReadSpecialTokens(JsonObject config, string path)

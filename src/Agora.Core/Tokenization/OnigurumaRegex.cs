@@ -12,8 +12,18 @@ namespace Agora.Tokenization;
 /// </summary>
 static class OnigurumaRegex
 {
+    /// <summary>
+    /// Longest one match may run. A pattern from a file can backtrack catastrophically; the tokenizer turns the
+    /// timeout into a format error naming its file rather than hanging.
+    /// </summary>
+    public static readonly TimeSpan MatchTimeout = TimeSpan.FromSeconds(2);
+
     public static Regex Create(string pattern) =>
-        new(Translate(pattern), RegexOptions.CultureInvariant | RegexOptions.Compiled);
+        new(Translate(pattern), RegexOptions.CultureInvariant | RegexOptions.Compiled, MatchTimeout);
+
+    /// <summary>The error a pattern that ran past <see cref="MatchTimeout"/> becomes.</summary>
+    public static AgoraFormatException TooSlow(string source, RegexMatchTimeoutException e) =>
+        new(source, $"the pattern /{e.Pattern}/ ran longer than {MatchTimeout.TotalSeconds:0} s on this text (catastrophic backtracking); the tokenizer cannot be used on it", inner: e);
 
     public static string Translate(string p)
     {

@@ -102,6 +102,18 @@ public sealed partial class Tokenizer : ITokenizer, IChunkDecoder
     /// pieces are cached, when the tokenizer has no normalizer).</summary>
     public void Encode(string text, List<int> output, bool addSpecialTokens = true)
     {
+        try
+        {
+            EncodeAll(text, output, addSpecialTokens);
+        }
+        catch (System.Text.RegularExpressions.RegexMatchTimeoutException e)
+        {
+            throw OnigurumaRegex.TooSlow(_source, e);
+        }
+    }
+
+    void EncodeAll(string text, List<int> output, bool addSpecialTokens)
+    {
         ArgumentNullException.ThrowIfNull(text);
         if (addSpecialTokens) output.AddRange(_prefix);
         var s = _scratch.Value!;

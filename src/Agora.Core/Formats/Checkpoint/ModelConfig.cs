@@ -170,8 +170,13 @@ public sealed record ModelConfig
         int kvHeads = Count("attention.head_count_kv", heads);
         if (heads % kvHeads != 0)
             throw new AgoraFormatException(gguf.Path, $"{kvHeads} KV heads do not divide {heads} attention heads");
-        int headDim = Count("attention.key_length", hidden % heads == 0 ? hidden / heads
-            : throw new AgoraFormatException(gguf.Path, $"embedding length {hidden} is not a multiple of the head count {heads}"));
+        int headDim = gguf.TryGetValue($"{name}.attention.key_length", out _) ? Count("attention.key_length")
+            : hidden % heads == 0 ? hidden / heads
+            : throw new AgoraFormatException(gguf.Path, $"embedding length {hidden} is not a multiple of the head count {heads}");
+        int ropeDimensions = bloom ? 0 : Count("rope.dimension_count", headDim);
+        if (!bloom && (ropeDimensions % 2 != 0 || ropeDimensions > headDim))
+            throw new AgoraFormatException(gguf.Path,
+                $"metadata key '{name}.rope.dimension_count' is {ropeDimensions}; rotary embeddings need an even count no larger than the head dimension {headDim}");
 
         int vocab = gguf.TryGetValue($"{name}.vocab_size", out _) ? Count("vocab_size")
             : gguf.TryGetValue("tokenizer.ggml.tokens", out var tokens) && tokens.Type == GgufValueType.Array && tokens.Count > 0 ? tokens.Count
@@ -191,7 +196,7 @@ public sealed record ModelConfig
             ContextLength = Count("context_length"),
             NormEpsilon = Real(bloom ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon"),
             RopeTheta = bloom ? 0 : Real("rope.freq_base", 10000),
-            RopeDimensions = bloom ? 0 : Count("rope.dimension_count", headDim),
+            RopeDimensions = ropeDimensions,
             RopeScaling = bloom ? null : GgufRopeScaling(gguf, name),
             TieWordEmbeddings = gguf.FindTensor("output.weight") == null,
             QkvBias = gguf.FindTensor(bloom ? "blk.0.attn_qkv.bias" : "blk.0.attn_q.bias") != null,

@@ -46,10 +46,11 @@ public sealed record SamplerOptions
         if (TopK < 0) throw Bad("top-k", TopK, "zero (off) or a positive integer");
         if (!(TopP > 0 && TopP <= 1)) throw Bad("top-p", TopP, "a number above 0 and at most 1");
         if (!(MinP >= 0 && MinP <= 1)) throw Bad("min-p", MinP, "a number from 0 to 1");
-        if (!(double.IsFinite(RepetitionPenalty) && RepetitionPenalty > 0))
-            throw Bad("repetition penalty", RepetitionPenalty, "a positive number (1 is off)");
-        if (!double.IsFinite(PresencePenalty)) throw Bad("presence penalty", PresencePenalty, "a finite number");
-        if (!double.IsFinite(FrequencyPenalty)) throw Bad("frequency penalty", FrequencyPenalty, "a finite number");
+        // Penalties act on float32 logits: beyond these bounds they push logits out of float range (NaN, not a choice).
+        if (!(RepetitionPenalty >= 1e-6 && RepetitionPenalty <= 1e6))
+            throw Bad("repetition penalty", RepetitionPenalty, "a positive number between 1e-6 and 1e6 (1 is off)");
+        if (!(Math.Abs(PresencePenalty) <= 1e6)) throw Bad("presence penalty", PresencePenalty, "a number between -1e6 and 1e6");
+        if (!(Math.Abs(FrequencyPenalty) <= 1e6)) throw Bad("frequency penalty", FrequencyPenalty, "a number between -1e6 and 1e6");
         if (PenaltyWindow < 0) throw Bad("penalty window", PenaltyWindow.Value, "zero or a positive number of tokens");
     }
 

@@ -48,7 +48,7 @@ public sealed class LogLikelihoodScorer
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(continuation);
         int spaces = 0;
-        while (spaces < context.Length && IsPythonSpace(context[^(spaces + 1)])) spaces++;
+        while (spaces < context.Length && Templates.Py.IsSpace(context[^(spaces + 1)])) spaces++;
         continuation = context[^spaces..] + continuation;
         context = context[..^spaces];
         var contextIds = EncodeContext(context, out bool standIn);
@@ -75,8 +75,6 @@ public sealed class LogLikelihoodScorer
     ITokenizer Tokenizer => _tokenizer ?? throw new InvalidOperationException("this scorer has no tokenizer: score ids instead");
 
     /// <summary>Python's str.isspace, which lm-eval's rstrip() uses: .NET's whitespace plus U+001C–U+001F.</summary>
-    static bool IsPythonSpace(char c) => char.IsWhiteSpace(c) || c is >= '\u001C' and <= '\u001F';
-
     /// <summary>Scores continuation ids after context ids, both fed as given (no BOS is added).</summary>
     public ContinuationScore Score(IReadOnlyList<int> contextIds, IReadOnlyList<int> continuationIds)
     {

@@ -86,6 +86,18 @@ public sealed class GgufTokenizer : ITokenizer, IChunkDecoder
 
     public void Encode(string text, List<int> output, bool addSpecial = false, bool parseSpecial = false)
     {
+        try
+        {
+            EncodeAll(text, output, addSpecial, parseSpecial);
+        }
+        catch (System.Text.RegularExpressions.RegexMatchTimeoutException e)
+        {
+            throw OnigurumaRegex.TooSlow(Path, e);
+        }
+    }
+
+    void EncodeAll(string text, List<int> output, bool addSpecial, bool parseSpecial)
+    {
         var fragments = Partition(text, parseSpecial);
         if (addSpecial && Settings.AddBos) output.Add(Special.Bos!.Value);
         bool prevSpecial = true;

@@ -196,7 +196,7 @@ public sealed class LlamaCppPreTokenizer
         {
             Collapsed = CategoryNames.Any(c => pattern.Contains(c, StringComparison.Ordinal));
             var dotnet = Collapsed ? CollapsePattern(pattern) : pattern;
-            regex = new Regex(dotnet, RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture | RegexOptions.Compiled);
+            regex = new Regex(dotnet, RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture | RegexOptions.Compiled, OnigurumaRegex.MatchTimeout);
         }
 
         public override void Split(in Context ctx, Piece piece, List<Piece> output)
