@@ -26,6 +26,7 @@ public static class AgoraCli
             GenerateCommand.Create(terminal),
             ChatCommand.Create(terminal),
             ScoreCommand.Create(terminal),
+            QuantizeCommand.Create(terminal),
         };
         var config = new InvocationConfiguration
         {
