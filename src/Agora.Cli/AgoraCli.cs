@@ -27,6 +27,7 @@ public static class AgoraCli
             ChatCommand.Create(terminal),
             ScoreCommand.Create(terminal),
             BenchCommand.Create(terminal),
+            QuantizeCommand.Create(terminal),
         };
         var config = new InvocationConfiguration
         {

@@ -14,7 +14,8 @@ namespace Agora.Models;
 sealed unsafe class WeightLoader
 {
     /// <summary>The element types a model's weights may have.</summary>
-    static readonly GgmlType[] SupportedTypes = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0];
+    static readonly GgmlType[] SupportedTypes = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1,
+        GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
     readonly Checkpoint _checkpoint;
     readonly IReadOnlyDictionary<string, LowRankDelta> _deltas;

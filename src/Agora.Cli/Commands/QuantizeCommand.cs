@@ -1,0 +1,44 @@
+using System.CommandLine;
+using System.Globalization;
+using Agora.Conversion;
+
+namespace Agora.Cli.Commands;
+
+/// <summary>
+/// <c>agora quantize IN OUT --type Q4_K_M [-t N]</c>: a quantized copy of a GGUF model with llama.cpp's per-tensor
+/// mixture, printing each tensor's type change and size, then the totals and the time taken.
+/// </summary>
+public static class QuantizeCommand
+{
+    public static Command Create(Terminal terminal)
+    {
+        var input = new Argument<string>("IN") { Description = "The GGUF model to quantize" };
+        var output = new Argument<string>("OUT") { Description = "The GGUF file to write (replaced only when complete)" };
+        var type = new Option<string>("--type")
+        {
+            Description = $"The mixture: {string.Join(", ", QuantizationScheme.All.Select(s => s.Name))}",
+            Required = true,
+        };
+        var threads = new Option<int>("--threads", "-t") { Description = "Threads (default: one per core)" };
+        var command = new Command("quantize", "Write a quantized copy of a GGUF model, choosing tensor types as llama.cpp does")
+        {
+            input, output, type, threads,
+        };
+        command.SetAction(AgoraCli.Guarded(terminal, parse =>
+        {
+            var scheme = QuantizationScheme.Parse(parse.GetValue(type)!);
+            int n = parse.GetValue(threads);
+            if (n < 0) throw new AgoraException($"--threads must be 0 or more, not {n}");
+            var o = terminal.Out;
+            o.WriteLine($"{"tensor",-36} {"shape",-16} {"from",-6} {"to",-6} {"bytes",12}");
+            var result = ModelQuantizer.Quantize(parse.GetValue(input)!, parse.GetValue(output)!, scheme, n, t =>
+                o.WriteLine($"{t.Name,-36} {string.Join("×", t.Shape),-16} {t.From,-6} {t.To,-6} {t.ToBytes,12}"));
+            o.WriteLine($"{result.Tensors.Count} tensors: {Mib(result.FromBytes)} → {Mib(result.ToBytes)} ({scheme.Name}) " +
+                $"in {result.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture)} s; wrote {result.Output}");
+            return 0;
+        }));
+        return command;
+    }
+
+    static string Mib(long bytes) => (bytes / 1048576.0).ToString("0.00", CultureInfo.InvariantCulture) + " MiB";
+}
