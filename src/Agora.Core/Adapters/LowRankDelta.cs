@@ -26,6 +26,4 @@ public sealed class LowRankDelta
         Out = outFeatures;
         Scale = scale;
     }
-
-    public LowRankDelta WithScale(float scale) => new(A, B, Rank, In, Out, scale);
 }

@@ -267,7 +267,7 @@ public static class PeftAdapterFormat
             writer.Add(Prefix + w.Module + BSuffix, dtype, [w.Out, w.Rank], LoraTensorData.Encode(type, w.B));
         }
         writer.Write(Path.Combine(folder, WeightsFile));
-        WriteAtomically(Path.Combine(folder, ConfigFile), ConfigJson(adapter));
+        AtomicFile.Write(Path.Combine(folder, ConfigFile), ConfigJson(adapter));
     }
 
 
@@ -361,25 +361,5 @@ public static class PeftAdapterFormat
         json.WriteStartArray();
         foreach (var v in values) json.WriteNumberValue(v);
         json.WriteEndArray();
-    }
-
-    static void WriteAtomically(string path, byte[] bytes)
-    {
-        var full = Path.GetFullPath(path);
-        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                stream.Write(bytes);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw new AgoraException($"{path}: cannot write: {e.Message}", e);
-        }
     }
 }

@@ -144,24 +144,7 @@ public sealed unsafe class GgufWriter
     public void Write(string path)
     {
         long alignment = Alignment; // refuse a bad alignment before touching the disk
-        var full = System.IO.Path.GetFullPath(path);
-        var temp = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(full)!, $".{System.IO.Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                WriteTo(stream, alignment);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch (Exception e)
-        {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            if (e is IOException or UnauthorizedAccessException)
-                throw new AgoraException($"{path}: cannot write: {e.Message}", e);
-            throw;
-        }
+        AtomicFile.Write(path, stream => WriteTo(stream, alignment));
     }
 
     /// <summary>The whole file as bytes (small files: tests, embedded data).</summary>

@@ -65,18 +65,4 @@ public static class SafetensorsDTypeInfo
         SafetensorsDType.I64 => GgmlType.I64,
         _ => null,
     };
-
-    /// <summary>The safetensors dtype for a non-quantized ggml type, or null (quantized types have no safetensors form).</summary>
-    public static SafetensorsDType? FromGgml(GgmlType type) => type switch
-    {
-        GgmlType.F32 => SafetensorsDType.F32,
-        GgmlType.F16 => SafetensorsDType.F16,
-        GgmlType.BF16 => SafetensorsDType.BF16,
-        GgmlType.F64 => SafetensorsDType.F64,
-        GgmlType.I8 => SafetensorsDType.I8,
-        GgmlType.I16 => SafetensorsDType.I16,
-        GgmlType.I32 => SafetensorsDType.I32,
-        GgmlType.I64 => SafetensorsDType.I64,
-        _ => null,
-    };
 }

@@ -51,8 +51,6 @@ public static class SafetensorsIndex
             json.WriteEndObject();
         }
         buffer.WriteByte((byte)'\n');
-        var temp = path + ".tmp";
-        File.WriteAllBytes(temp, buffer.ToArray());
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.Write(path, buffer.ToArray());
     }
 }

@@ -53,30 +53,14 @@ public sealed class SafetensorsWriter
     {
         var ordered = _entries.OrderByDescending(e => e.DType).ThenBy(e => e.Name, StringComparer.Ordinal).ToList();
         byte[] header = Header(ordered);
-        var full = System.IO.Path.GetFullPath(path);
-        var temp = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(full)!, $".{System.IO.Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                Span<byte> length = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
-                stream.Write(length);
-                stream.Write(header);
-                foreach (var entry in ordered) entry.WriteData(stream);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            File.Delete(temp);
-            throw new AgoraException($"{path}: cannot write: {e.Message}", e);
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
+            Span<byte> length = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+            stream.Write(length);
+            stream.Write(header);
+            foreach (var entry in ordered) entry.WriteData(stream);
+        });
     }
 
     byte[] Header(List<Entry> ordered)

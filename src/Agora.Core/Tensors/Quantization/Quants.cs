@@ -14,9 +14,6 @@ public static unsafe class Quants
         or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0
         or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K;
 
-    /// <summary>True for the types <see cref="Quantize"/> writes (every type it reads).</summary>
-    public static bool CanQuantize(GgmlType type) => CanDequantize(type);
-
     /// <summary>Decodes one row. Throws <see cref="AgoraException"/> naming an unsupported type.</summary>
     public static void Dequantize(GgmlType type, ReadOnlySpan<byte> row, Span<float> dst)
     {

@@ -219,14 +219,6 @@ public sealed class GgufTokenizer : ITokenizer, IChunkDecoder
         return Encoding.UTF8.GetString(text, 0, length);
     }
 
-    /// <summary>The bytes one token stands for (llama.cpp's token_to_piece).</summary>
-    public byte[] TokenBytes(int id, bool special = true)
-    {
-        var bytes = new List<byte>();
-        AppendPiece(id, special, bytes);
-        return bytes.ToArray();
-    }
-
     void AppendPiece(int id, bool special, List<byte> output)
     {
         if ((uint)id >= (uint)tokens.Length) throw new AgoraException($"{Path}: token id {id} is outside the vocabulary of {tokens.Length}");
