@@ -435,3 +435,33 @@ public class PositionTests
         Assert.Equal([0.25f, 0.0625f, 0.015625f, 0.00390625f, 0.5f, 0.125f], Alibi.Slopes(6));
     }
 }
+
+public class AttentionThreadingTests
+{
+    /// <summary>Heads split across 1, 2 or 3 threads give bit-identical outputs (prefill and decode shapes).</summary>
+    [Theory]
+    [InlineData(1, 40)]
+    [InlineData(24, 0)]
+    [InlineData(5, 17)]
+    public void ThreadCountsAgree(int tokens, int start)
+    {
+        int heads = 6, kvHeads = 2, headDim = 64;
+        var query = TestData.Normal(tokens * heads * headDim, seed: 31);
+        var keys = TestData.Normal((start + tokens) * kvHeads * headDim, seed: 32);
+        var values = TestData.Normal((start + tokens) * kvHeads * headDim, seed: 33);
+        var slopes = Alibi.Slopes(heads);
+        float[]? first = null;
+        foreach (int threads in new[] { 1, 2, 3 })
+            foreach (var alibi in new[] { false, true })
+            {
+                using var pool = new WorkerPool(threads);
+                var output = new float[query.Length];
+                Agora.Models.CausalAttention.Compute(query, keys, values, tokens, start, heads, kvHeads, headDim, 0,
+                    alibi ? slopes : [], new float[start + tokens], output, pool);
+                if (alibi) continue;
+                if (first == null) first = output;
+                else Assert.Equal(first, output);
+            }
+        Assert.Contains(first!, v => v != 0);
+    }
+}
