@@ -31,7 +31,11 @@ public class QuantizedModelTests
         {
             double error = ModelReference.RelativeError(
                 ModelReference.AllLogits(engine.CreateSession(), prompt.Ids), ModelReference.AllLogits(twin.CreateSession(), prompt.Ids));
-            Assert.True(error < 1e-5, $"prompt {prompt.Index}: {type} weights and their float32 decoding differ by {error:0.0e0}");
+            // Q8_0 and Q4_0 products quantize the activations to int8 blocks (as llama.cpp does), which llama-a's
+            // amplifying random weights turn into ~1.6e-2 (kernel tests bound that rounding exactly); the other
+            // types compute exactly what they encode.
+            double bound = type is GgmlType.Q8_0 or GgmlType.Q4_0 ? 3e-2 : 1e-5;
+            Assert.True(error < bound, $"prompt {prompt.Index}: {type} weights and their float32 decoding differ by {error:0.0e0}");
         }
     }
 

@@ -1,6 +1,7 @@
 using Agora.Tensors;
 using Agora.Tensors.Kernels;
 using Agora.Tensors.Quantization;
+using Agora.Tensors.Threading;
 
 namespace Agora.Tests.Tensors;
 
@@ -195,13 +196,17 @@ public class NormalizationTests
 
 public class MatrixProductTests
 {
+    static readonly WorkerPool[] Pools = [new(1), new(2), new(3)];
+
     public static TheoryData<GgmlType> Types() =>
         [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
          GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
     /// <summary>
     /// Every vector width and thread count against the scalar twin (float64 accumulation over the same decoded
-    /// weights). Tolerance: the worst-case float32 summation bound n·2⁻²⁴·Σ|xᵢwᵢ| — what reordering sums may cost.
+    /// weights). Tolerance: the worst-case float32 summation bound n·2⁻²⁴·Σ|xᵢwᵢ| — what reordering sums may cost —
+    /// plus, for the types whose activations are quantized to int8 blocks, the activation rounding: at most half a
+    /// step, max|x_block| / 254, per element, times Σ|wᵢ| over the block.
     /// </summary>
     [Theory]
     [MemberData(nameof(Types))]
@@ -217,21 +222,60 @@ public class MatrixProductTests
         Quants.Dequantize(type, weight, decoded);
         var expected = new float[tokens * outDim];
         MatrixProduct.Reference(x, weight, type, expected, tokens, inDim, outDim);
+        bool int8 = type is GgmlType.Q8_0 or GgmlType.Q4_0;
+        var results = new List<float[]>();
         foreach (var width in Simd.Supported)
-            foreach (int threads in new[] { 1, 2 })
+            foreach (var pool in Pools)
             {
                 var y = new float[tokens * outDim];
-                fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, y, tokens, inDim, outDim, width, threads);
+                fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, y, tokens, inDim, outDim, width, pool);
+                results.Add(y);
                 for (int t = 0; t < tokens; t++)
                     for (int o = 0; o < outDim; o++)
                     {
-                        double magnitude = 0;
-                        for (int i = 0; i < inDim; i++) magnitude += Math.Abs(x[t * inDim + i] * decoded[o * inDim + i]);
-                        double tolerance = inDim * Math.Pow(2, -24) * magnitude + 1e-12;
+                        double magnitude = 0, rounding = 0;
+                        for (int b = 0; b < inDim; b += 32)
+                        {
+                            double amax = 0, weights = 0;
+                            for (int i = b; i < b + 32; i++)
+                            {
+                                magnitude += Math.Abs(x[t * inDim + i] * decoded[o * inDim + i]);
+                                amax = Math.Max(amax, Math.Abs(x[t * inDim + i]));
+                                weights += Math.Abs(decoded[o * inDim + i]);
+                            }
+                            rounding += amax / 254 * weights;
+                        }
+                        double tolerance = inDim * Math.Pow(2, -24) * magnitude + (int8 ? rounding : 0) + 1e-12;
                         Assert.True(Math.Abs(y[t * outDim + o] - expected[t * outDim + o]) <= tolerance,
-                            $"{type} {width} threads {threads}: y[{t},{o}] = {y[t * outDim + o]}, expected {expected[t * outDim + o]}");
+                            $"{type} {width} threads {pool.Threads}: y[{t},{o}] = {y[t * outDim + o]}, expected {expected[t * outDim + o]}");
                     }
             }
+        // Thread counts never change a result: each output is one thread's fixed sequence of operations.
+        for (int i = 0; i < results.Count; i += Pools.Length)
+            for (int j = 1; j < Pools.Length; j++) Assert.Equal(results[i], results[i + j]);
+    }
+
+    /// <summary>The integer paths quantize activations, so they must differ from the float product only slightly,
+    /// and every width must agree with the scalar integer path up to float summation order.</summary>
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    public unsafe void IntegerPathsAgreeAcrossWidths(GgmlType type)
+    {
+        int inDim = 1024, outDim = 64, tokens = 2;
+        var x = TestData.Normal(tokens * inDim, seed: 21);
+        var w = TestData.Normal(outDim * inDim, seed: 22, scale: 0.1);
+        var weight = new byte[GgmlTypeInfo.ByteSize(type, w.Length)];
+        Quants.Quantize(type, w, weight);
+        var scalar = new float[tokens * outDim];
+        fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, scalar, tokens, inDim, outDim, SimdWidth.Scalar, Pools[0]);
+        foreach (var width in Simd.Supported)
+        {
+            var y = new float[tokens * outDim];
+            fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, y, tokens, inDim, outDim, width, Pools[1]);
+            for (int i = 0; i < y.Length; i++)
+                Assert.True(Math.Abs(y[i] - scalar[i]) <= 1e-5 * (1 + Math.Abs(scalar[i])), $"{type} {width}: {y[i]} vs {scalar[i]}");
+        }
     }
 
     [Fact]
@@ -240,14 +284,53 @@ public class MatrixProductTests
         int inDim = 256, outDim = 1030, tokens = 2;
         var x = TestData.Normal(tokens * inDim, seed: 15);
         var w = TestData.Normal(outDim * inDim, seed: 16);
-        var weight = new byte[GgmlTypeInfo.ByteSize(GgmlType.Q8_0, w.Length)];
-        Quants.Quantize(GgmlType.Q8_0, w, weight);
-        var a = new float[tokens * outDim];
-        var b = new float[tokens * outDim];
-        MatrixProduct.MatMul(x, weight, GgmlType.Q8_0, a, tokens, inDim, outDim);
-        unsafe { fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, GgmlType.Q8_0, b, tokens, inDim, outDim, Simd.Best, 1); }
-        Assert.Equal(b, a); // one thread per output, same order: bit-identical
+        foreach (var type in new[] { GgmlType.Q8_0, GgmlType.F32, GgmlType.Q4_K })
+        {
+            var weight = new byte[GgmlTypeInfo.ByteSize(type, w.Length)];
+            Quants.Quantize(type, w, weight);
+            var a = new float[tokens * outDim];
+            MatrixProduct.MatMul(x, weight, type, a, tokens, inDim, outDim);
+            foreach (var pool in Pools)
+            {
+                var b = new float[tokens * outDim];
+                unsafe { fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, b, tokens, inDim, outDim, Simd.Best, pool); }
+                Assert.Equal(a, b); // one thread per output, same order: bit-identical
+            }
+        }
     }
+
+    [Fact]
+    public void ProductsAllocateNothing()
+    {
+        int inDim = 512, outDim = 512, tokens = 1;
+        var x = TestData.Normal(tokens * inDim, seed: 23);
+        var y = new float[tokens * outDim];
+        foreach (var type in new[] { GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q6_K })
+        {
+            var weight = new byte[GgmlTypeInfo.ByteSize(type, inDim * outDim)];
+            Quants.Quantize(type, TestData.Normal(inDim * outDim, seed: 24), weight);
+            MatrixProduct.MatMul(x, weight, type, y, tokens, inDim, outDim); // scratch buffers reach their size
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10; i++) MatrixProduct.MatMul(x, weight, type, y, tokens, inDim, outDim);
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+    }
+
+    [Fact]
+    public unsafe void PoolRunsEveryChunkOnceAndSurvivesFailures()
+    {
+        using var pool = new WorkerPool(3);
+        var counts = new int[100];
+        fixed (int* c = counts)
+            for (int round = 0; round < 50; round++) pool.Run(&Count, c, counts.Length);
+        Assert.All(counts, n => Assert.Equal(50, n));
+        Assert.Throws<InvalidOperationException>(() => pool.Run(&Fail, null, 8));
+        fixed (int* c = counts) pool.Run(&Count, c, counts.Length); // still works after a failure
+        Assert.All(counts, n => Assert.Equal(51, n));
+    }
+
+    static unsafe void Count(void* counts, int chunk) => Interlocked.Increment(ref ((int*)counts)[chunk]);
+    static unsafe void Fail(void* state, int chunk) => throw new InvalidOperationException($"chunk {chunk}");
 
     [Fact]
     public void BadShapesAndTypesAreRefused()
@@ -350,5 +433,35 @@ public class PositionTests
         for (int i = 0; i < 12; i++) Assert.True(Math.Abs(twelve[i] - expected[i]) <= 2e-7 * expected[i], $"head {i}: {twelve[i]} vs {expected[i]}");
         // 6 heads: 4 of 2^(−2k), then 2^−1 and 2^−3.
         Assert.Equal([0.25f, 0.0625f, 0.015625f, 0.00390625f, 0.5f, 0.125f], Alibi.Slopes(6));
+    }
+}
+
+public class AttentionThreadingTests
+{
+    /// <summary>Heads split across 1, 2 or 3 threads give bit-identical outputs (prefill and decode shapes).</summary>
+    [Theory]
+    [InlineData(1, 40)]
+    [InlineData(24, 0)]
+    [InlineData(5, 17)]
+    public void ThreadCountsAgree(int tokens, int start)
+    {
+        int heads = 6, kvHeads = 2, headDim = 64;
+        var query = TestData.Normal(tokens * heads * headDim, seed: 31);
+        var keys = TestData.Normal((start + tokens) * kvHeads * headDim, seed: 32);
+        var values = TestData.Normal((start + tokens) * kvHeads * headDim, seed: 33);
+        var slopes = Alibi.Slopes(heads);
+        float[]? first = null;
+        foreach (int threads in new[] { 1, 2, 3 })
+            foreach (var alibi in new[] { false, true })
+            {
+                using var pool = new WorkerPool(threads);
+                var output = new float[query.Length];
+                Agora.Models.CausalAttention.Compute(query, keys, values, tokens, start, heads, kvHeads, headDim, 0,
+                    alibi ? slopes : [], new float[start + tokens], output, pool);
+                if (alibi) continue;
+                if (first == null) first = output;
+                else Assert.Equal(first, output);
+            }
+        Assert.Contains(first!, v => v != 0);
     }
 }

@@ -1,45 +1,53 @@
 using Agora.Tensors.Quantization;
+using Agora.Tensors.Threading;
 
 namespace Agora.Tensors.Kernels;
 
 /// <summary>
 /// y = x·Wᵀ for activations x [tokens, in] and a weight W [out, in] stored row-major in any ggml type that
-/// <see cref="Quants.CanDequantize"/> accepts, read in place (from a memory map: never copied). F32, Q8_0 and Q4_0
-/// rows are dotted directly; other types are decoded a row at a time into a per-thread scratch row, which then
-/// serves every token. Output rows are split across threads; each output is computed by one thread in a fixed
-/// order, so results do not depend on the thread count.
+/// <see cref="Quants.CanDequantize"/> accepts, read in place (from a memory map: never copied). F32 rows are dotted
+/// directly; for Q8_0 and Q4_0 the activations are quantized once to int8 blocks (<see cref="Int8Block"/>) and
+/// dotted in integer SIMD; other types are decoded a row at a time into a per-thread scratch row, which then
+/// serves every token. Output rows are split into contiguous chunks run on the shared <see cref="WorkerPool"/>;
+/// each output is computed by one thread in a fixed order, so results do not depend on the thread count. A call
+/// allocates nothing (scratch buffers are per thread and grow only when a larger shape first appears).
 /// </summary>
 public static unsafe class MatrixProduct
 {
     // Below this many multiply-adds, handing work to other threads costs more than it saves.
-    const long ParallelThreshold = 1 << 18;
+    const long ParallelThreshold = 1 << 16;
 
     [ThreadStatic] static float[]? scratchRow;
+    [ThreadStatic] static Int8Block[]? scratchActivations;
 
     public static void MatMul(ReadOnlySpan<float> x, ReadOnlySpan<byte> weight, GgmlType type, Span<float> y, int tokens, int inDim, int outDim)
     {
-        fixed (byte* w = weight) MatMul(x, w, weight.Length, type, y, tokens, inDim, outDim, Simd.Best, Environment.ProcessorCount);
+        fixed (byte* w = weight) MatMul(x, w, weight.Length, type, y, tokens, inDim, outDim, Simd.Best, WorkerPool.Shared);
     }
 
     /// <summary>The same over a weight given by address (a mapped tensor larger than a span can hold).</summary>
     public static void MatMul(ReadOnlySpan<float> x, byte* weight, long weightBytes, GgmlType type, Span<float> y, int tokens, int inDim, int outDim) =>
-        MatMul(x, weight, weightBytes, type, y, tokens, inDim, outDim, Simd.Best, Environment.ProcessorCount);
+        MatMul(x, weight, weightBytes, type, y, tokens, inDim, outDim, Simd.Best, WorkerPool.Shared);
 
     internal static void MatMul(ReadOnlySpan<float> x, byte* weight, long weightBytes, GgmlType type, Span<float> y,
-        int tokens, int inDim, int outDim, SimdWidth width, int threads)
+        int tokens, int inDim, int outDim, SimdWidth width, WorkerPool pool)
     {
         Quants.CheckSupported(type);
         CheckShapes(x.Length, weightBytes, type, y.Length, tokens, inDim, outDim);
         if (tokens == 0 || outDim == 0) return;
-        long rowBytes = GgmlTypeInfo.ByteSize(type, inDim);
-        fixed (float* xp = x) fixed (float* yp = y)
+        bool int8 = type is GgmlType.Q8_0 or GgmlType.Q4_0;
+        var activations = int8 ? ScratchActivations(tokens * (inDim / Int8Block.Elements)) : [];
+        fixed (float* xp = x) fixed (float* yp = y) fixed (Int8Block* xq = activations)
         {
-            var job = new Job(xp, weight, rowBytes, type, yp, tokens, inDim, outDim, width);
+            if (int8) Int8Block.Quantize(xp, xq, tokens * (inDim / Int8Block.Elements));
             long work = (long)tokens * inDim * outDim;
-            int chunks = work < ParallelThreshold ? 1 : Math.Min(threads, outDim);
-            if (chunks <= 1) job.Rows(0, outDim);
-            else Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks },
-                c => job.Rows((int)((long)outDim * c / chunks), (int)((long)outDim * (c + 1) / chunks)));
+            var job = new Job
+            {
+                X = xp, Xq = xq, Weight = weight, RowBytes = GgmlTypeInfo.ByteSize(type, inDim), Type = type, Y = yp,
+                Tokens = tokens, InDim = inDim, OutDim = outDim, Width = width,
+                Chunks = work < ParallelThreshold ? 1 : Math.Min(pool.Threads, outDim),
+            };
+            pool.Run(&RunChunk, &job, job.Chunks);
         }
     }
 
@@ -72,36 +80,59 @@ public static unsafe class MatrixProduct
             throw new ArgumentException($"{type}: rows of {inDim} elements are not a whole number of {GgmlTypeInfo.BlockSize(type)}-element blocks");
     }
 
-    sealed class Job(float* x, byte* weight, long rowBytes, GgmlType type, float* y, int tokens, int inDim, int outDim, SimdWidth width)
+    /// <summary>One product's arguments, on the caller's stack while the pool runs its chunks.</summary>
+    struct Job
     {
-        public void Rows(int first, int end)
-        {
-            bool direct = type is GgmlType.F32 or GgmlType.Q8_0 or GgmlType.Q4_0;
-            float[] scratch = direct ? [] : ScratchRow(inDim);
-            fixed (float* decoded = scratch)
-                for (int o = first; o < end; o++)
-                {
-                    byte* row = weight + o * rowBytes;
-                    if (!direct) Quants.DequantizeRow(type, row, decoded, inDim, width);
-                    for (int t = 0; t < tokens; t++)
-                    {
-                        float* xt = x + (long)t * inDim;
-                        y[(long)t * outDim + o] = type switch
-                        {
-                            GgmlType.F32 => VectorDot.Dot((float*)row, xt, inDim, width),
-                            GgmlType.Q8_0 => Q8_0Block.Dot((Q8_0Block*)row, xt, inDim / Q8_0Block.Elements, width),
-                            GgmlType.Q4_0 => Q4_0Block.Dot((Q4_0Block*)row, xt, inDim / Q4_0Block.Elements, width),
-                            _ => VectorDot.Dot(decoded, xt, inDim, width),
-                        };
-                    }
-                }
-        }
+        public float* X, Y;
+        public Int8Block* Xq;
+        public byte* Weight;
+        public long RowBytes;
+        public GgmlType Type;
+        public int Tokens, InDim, OutDim, Chunks;
+        public SimdWidth Width;
+    }
 
-        static float[] ScratchRow(int length)
-        {
-            var row = scratchRow;
-            if (row == null || row.Length < length) scratchRow = row = new float[length];
-            return row;
-        }
+    static void RunChunk(void* state, int chunk)
+    {
+        var job = (Job*)state;
+        Rows(ref *job, (int)((long)job->OutDim * chunk / job->Chunks), (int)((long)job->OutDim * (chunk + 1) / job->Chunks));
+    }
+
+    static void Rows(ref Job job, int first, int end)
+    {
+        var type = job.Type;
+        int inDim = job.InDim, blocks = inDim / Int8Block.Elements;
+        bool decode = type is not (GgmlType.F32 or GgmlType.Q8_0 or GgmlType.Q4_0);
+        float[] scratch = decode ? ScratchRow(inDim) : [];
+        fixed (float* decoded = scratch)
+            for (int o = first; o < end; o++)
+            {
+                byte* row = job.Weight + o * job.RowBytes;
+                if (decode) Quants.DequantizeRow(type, row, decoded, inDim, job.Width);
+                for (int t = 0; t < job.Tokens; t++)
+                {
+                    job.Y[(long)t * job.OutDim + o] = type switch
+                    {
+                        GgmlType.F32 => VectorDot.Dot((float*)row, job.X + (long)t * inDim, inDim, job.Width),
+                        GgmlType.Q8_0 => Int8Block.DotQ8_0((Q8_0Block*)row, job.Xq + (long)t * blocks, blocks, job.Width),
+                        GgmlType.Q4_0 => Int8Block.DotQ4_0((Q4_0Block*)row, job.Xq + (long)t * blocks, blocks, job.Width),
+                        _ => VectorDot.Dot(decoded, job.X + (long)t * inDim, inDim, job.Width),
+                    };
+                }
+            }
+    }
+
+    static float[] ScratchRow(int length)
+    {
+        var row = scratchRow;
+        if (row == null || row.Length < length) scratchRow = row = new float[length];
+        return row;
+    }
+
+    static Int8Block[] ScratchActivations(int blocks)
+    {
+        var buffer = scratchActivations;
+        if (buffer == null || buffer.Length < blocks) scratchActivations = buffer = new Int8Block[blocks];
+        return buffer;
     }
 }

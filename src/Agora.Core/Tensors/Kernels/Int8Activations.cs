@@ -1,0 +1,118 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Agora.Tensors.Quantization;
+
+namespace Agora.Tensors.Kernels;
+
+/// <summary>
+/// An activation row quantized once per product to 32-element int8 blocks (x ≈ D·q, D = max|x| / 127, float32
+/// scale, plus Σq for the offset in Q4_0's q − 8), so the dot products with Q8_0 and Q4_0 weight rows run in
+/// integer SIMD, as llama.cpp's q8_0 activations do. The result differs from the float product by the activation
+/// rounding (at most D/2 per element), which the tests bound.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct Int8Block
+{
+    public const int Elements = 32;
+
+    public float D;
+    public int Sum;
+    public fixed sbyte Qs[Elements];
+
+    public static void Quantize(float* x, Int8Block* dst, int blocks)
+    {
+        for (int i = 0; i < blocks; i++, x += Elements, dst++)
+        {
+            float amax;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var m = Vector256.Abs(Vector256.Load(x));
+                m = Vector256.Max(m, Vector256.Abs(Vector256.Load(x + 8)));
+                m = Vector256.Max(m, Vector256.Abs(Vector256.Load(x + 16)));
+                m = Vector256.Max(m, Vector256.Abs(Vector256.Load(x + 24)));
+                amax = Math.Max(Math.Max(Math.Max(m[0], m[1]), Math.Max(m[2], m[3])), Math.Max(Math.Max(m[4], m[5]), Math.Max(m[6], m[7])));
+            }
+            else
+            {
+                amax = 0;
+                for (int j = 0; j < Elements; j++) amax = Math.Max(amax, MathF.Abs(x[j]));
+            }
+            float d = amax / 127, id = d != 0 ? 1 / d : 0;
+            int sum = 0;
+            for (int j = 0; j < Elements; j++)
+            {
+                int q = (int)MathF.Round(x[j] * id);
+                dst->Qs[j] = (sbyte)q;
+                sum += q;
+            }
+            dst->D = d;
+            dst->Sum = sum;
+        }
+    }
+
+    /// <summary>Σ Q8_0 row · activation blocks: exact int32 block sums, scaled and accumulated in float.</summary>
+    public static float DotQ8_0(Q8_0Block* w, Int8Block* a, int blocks, SimdWidth width)
+    {
+        if (width >= SimdWidth.V256 && Avx2.IsSupported)
+        {
+            var acc = Vector256<float>.Zero;
+            for (int i = 0; i < blocks; i++, w++, a++)
+            {
+                var wq = Vector256.Load(w->Qs);
+                var aq = Vector256.Load(a->Qs);
+                // u8 × s8 products: |w| against x carrying w's sign.
+                var sums = DotBytes256(Avx2.Abs(wq), Avx2.Sign(aq, wq));
+                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums), Vector256.Create((float)w->D * a->D), acc);
+            }
+            return Vector256.Sum(acc);
+        }
+        float total = 0;
+        for (int i = 0; i < blocks; i++, w++, a++)
+        {
+            int sum = 0;
+            for (int j = 0; j < Elements; j++) sum += w->Qs[j] * a->Qs[j];
+            total += sum * ((float)w->D * a->D);
+        }
+        return total;
+    }
+
+    /// <summary>Σ Q4_0 row · activation blocks: Σ(q − 8)·a = Σq·a − 8·Σa, with the nibbles used unsigned.</summary>
+    public static float DotQ4_0(Q4_0Block* w, Int8Block* a, int blocks, SimdWidth width)
+    {
+        if (width >= SimdWidth.V256 && Avx2.IsSupported)
+        {
+            var acc = Vector256<float>.Zero;
+            float offset = 0;
+            var low = Vector128.Create((byte)0x0F);
+            for (int i = 0; i < blocks; i++, w++, a++)
+            {
+                var packed = Vector128.Load(w->Qs);
+                var nibbles = Vector256.Create(packed & low, Vector128.ShiftRightLogical(packed, 4));
+                var sums = DotBytes256(nibbles, Vector256.Load(a->Qs));
+                float scale = (float)w->D * a->D;
+                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums), Vector256.Create(scale), acc);
+                offset += scale * a->Sum;
+            }
+            return Vector256.Sum(acc) - 8 * offset;
+        }
+        float total = 0;
+        for (int i = 0; i < blocks; i++, w++, a++)
+        {
+            int sum = 0;
+            for (int j = 0; j < Elements / 2; j++)
+                sum += ((w->Qs[j] & 0x0F) - 8) * a->Qs[j] + ((w->Qs[j] >> 4) - 8) * a->Qs[j + 16];
+            total += sum * ((float)w->D * a->D);
+        }
+        return total;
+    }
+
+    // Eight int32 lanes, each the sum of four adjacent u8·s8 products (exact: VNNI accumulates in int32; the AVX2
+    // pair sums stay below the int16 saturation bound for these operands, |u| ≤ 128 and |s| ≤ 127).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> DotBytes256(Vector256<byte> u, Vector256<sbyte> s) =>
+        AvxVnni.IsSupported
+            ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, u, s)
+            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
+}
