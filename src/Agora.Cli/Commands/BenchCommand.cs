@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Agora.Formats.Checkpoint;
 using Agora.Inference;
 using Agora.Models;
+using Agora.Tensors.Threading;
 using Agora.Tensors;
 
 namespace Agora.Cli.Commands;
@@ -38,7 +39,7 @@ public static class BenchCommand
             string path = parse.GetValue(model)!;
             using var checkpoint = Checkpoint.Open(path);
             var transformer = TransformerModel.Load(checkpoint);
-            // The kernels do not take a thread count yet (they use every core); -t is recorded in the results.
+            WorkerPool.SetSharedThreads(t);
             var pp = Measure(transformer, p, r, PromptRun);
             var tg = Measure(transformer, n, r, GenerationRun);
             var info = new ModelInfo(checkpoint);

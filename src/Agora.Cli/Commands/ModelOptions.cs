@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Agora.Inference;
 using Agora.Inference.Sampling;
+using Agora.Tensors.Threading;
 
 namespace Agora.Cli.Commands;
 
@@ -15,6 +16,7 @@ sealed class ModelOptions
     };
     public readonly Option<bool> MergeLora = new("--merge-lora") { Description = "Fold the adapters into the weights once instead of applying them at every step" };
     public readonly Option<int?> ContextSize = new("--ctx-size", "-c") { Description = "Context length in tokens (default: the model's)" };
+    public readonly Option<int?> Threads = new("--threads", "-t") { Description = "Worker threads for the kernels (default: one per core)" };
 
     public void AddTo(Command command)
     {
@@ -22,10 +24,13 @@ sealed class ModelOptions
         command.Add(Lora);
         command.Add(MergeLora);
         command.Add(ContextSize);
+        command.Add(Threads);
     }
 
     public LanguageModel Load(ParseResult parse)
     {
+        if (parse.GetValue(Threads) is { } threads)
+            WorkerPool.SetSharedThreads(threads > 0 ? threads : throw new AgoraException($"-t must be positive, not {threads}"));
         var adapters = (parse.GetValue(Lora) ?? []).Select(AdapterReference.Parse).ToList();
         return LanguageModel.Load(parse.GetValue(Model)!, adapters, parse.GetValue(MergeLora));
     }

@@ -8,7 +8,7 @@ namespace Agora.Tensors.Quantization;
 /// <summary>
 /// The vector core shared by the 32-element blocks whose values are small signed integers times one scale
 /// (Q8_0 directly, Q4_0 once its nibbles are unpacked): 32 int8 values given as two halves of 16, widened to
-/// float lanes, either scaled into floats or dotted with 32 floats. The 512- and 256-bit forms use the x86
+/// float lanes and scaled into floats. The 512- and 256-bit forms use the x86
 /// sign-extending widen instructions (those widths are accelerated only on x86); the 128-bit form is portable.
 /// </summary>
 internal static unsafe class Int8Lanes
@@ -38,37 +38,6 @@ internal static unsafe class Int8Lanes
             (a, b, c, e) = Widen128(second);
             (a * vd).Store(dst + 16); (b * vd).Store(dst + 20); (c * vd).Store(dst + 24); (e * vd).Store(dst + 28);
         }
-    }
-
-    /// <summary>Σ (first ++ second)[j] · x[j] over 32 elements, in float lanes (the caller scales by d).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Dot512(Vector128<sbyte> first, Vector128<sbyte> second, float* x) =>
-        Vector512.FusedMultiplyAdd(Widen512(second), Vector512.Load(x + 16), Widen512(first) * Vector512.Load(x));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Dot256(Vector128<sbyte> first, Vector128<sbyte> second, float* x)
-    {
-        var (a, b) = Widen256(first);
-        var (c, e) = Widen256(second);
-        var sum = a * Vector256.Load(x);
-        sum = Vector256.FusedMultiplyAdd(b, Vector256.Load(x + 8), sum);
-        sum = Vector256.FusedMultiplyAdd(c, Vector256.Load(x + 16), sum);
-        return Vector256.FusedMultiplyAdd(e, Vector256.Load(x + 24), sum);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> Dot128(Vector128<sbyte> first, Vector128<sbyte> second, float* x)
-    {
-        var (a, b, c, e) = Widen128(first);
-        var sum = a * Vector128.Load(x);
-        sum = Vector128.FusedMultiplyAdd(b, Vector128.Load(x + 4), sum);
-        sum = Vector128.FusedMultiplyAdd(c, Vector128.Load(x + 8), sum);
-        sum = Vector128.FusedMultiplyAdd(e, Vector128.Load(x + 12), sum);
-        (a, b, c, e) = Widen128(second);
-        sum = Vector128.FusedMultiplyAdd(a, Vector128.Load(x + 16), sum);
-        sum = Vector128.FusedMultiplyAdd(b, Vector128.Load(x + 20), sum);
-        sum = Vector128.FusedMultiplyAdd(c, Vector128.Load(x + 24), sum);
-        return Vector128.FusedMultiplyAdd(e, Vector128.Load(x + 28), sum);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

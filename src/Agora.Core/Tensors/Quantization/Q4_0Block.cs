@@ -45,55 +45,6 @@ public unsafe struct Q4_0Block
         }
     }
 
-    internal static float Dot(Q4_0Block* b, float* x, int blocks, SimdWidth width)
-    {
-        switch (width)
-        {
-            case SimdWidth.V512:
-            {
-                var acc = Vector512<float>.Zero;
-                for (int i = 0; i < blocks; i++, b++, x += Elements)
-                {
-                    var (lo, hi) = Unpack(b);
-                    acc = Vector512.FusedMultiplyAdd(Int8Lanes.Dot512(lo, hi, x), Vector512.Create((float)b->D), acc);
-                }
-                return Vector512.Sum(acc);
-            }
-            case SimdWidth.V256:
-            {
-                var acc = Vector256<float>.Zero;
-                for (int i = 0; i < blocks; i++, b++, x += Elements)
-                {
-                    var (lo, hi) = Unpack(b);
-                    acc = Vector256.FusedMultiplyAdd(Int8Lanes.Dot256(lo, hi, x), Vector256.Create((float)b->D), acc);
-                }
-                return Vector256.Sum(acc);
-            }
-            case SimdWidth.V128:
-            {
-                var acc = Vector128<float>.Zero;
-                for (int i = 0; i < blocks; i++, b++, x += Elements)
-                {
-                    var (lo, hi) = Unpack(b);
-                    acc = Vector128.FusedMultiplyAdd(Int8Lanes.Dot128(lo, hi, x), Vector128.Create((float)b->D), acc);
-                }
-                return Vector128.Sum(acc);
-            }
-            default:
-            {
-                float acc = 0;
-                for (int i = 0; i < blocks; i++, b++, x += Elements)
-                {
-                    float sum = 0;
-                    for (int j = 0; j < Elements / 2; j++)
-                        sum += ((b->Qs[j] & 0x0F) - 8) * x[j] + ((b->Qs[j] >> 4) - 8) * x[j + 16];
-                    acc += sum * (float)b->D;
-                }
-                return acc;
-            }
-        }
-    }
-
     // Elements 0..15 and 16..31 as signed q − 8 (the subtraction wraps in bytes; read as sbyte it is exact).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static (Vector128<sbyte>, Vector128<sbyte>) Unpack(Q4_0Block* b)

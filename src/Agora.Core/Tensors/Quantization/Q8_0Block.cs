@@ -34,46 +34,6 @@ public unsafe struct Q8_0Block
         }
     }
 
-    /// <summary>Σ dequantized(row) · x over whole blocks: each block's integer-times-float sum, scaled by its d.</summary>
-    internal static float Dot(Q8_0Block* b, float* x, int blocks, SimdWidth width)
-    {
-        switch (width)
-        {
-            case SimdWidth.V512:
-            {
-                var acc = Vector512<float>.Zero;
-                for (int i = 0; i < blocks; i++, b++, x += Elements)
-                    acc = Vector512.FusedMultiplyAdd(Int8Lanes.Dot512(Vector128.Load(b->Qs), Vector128.Load(b->Qs + 16), x), Vector512.Create((float)b->D), acc);
-                return Vector512.Sum(acc);
-            }
-            case SimdWidth.V256:
-            {
-                var acc = Vector256<float>.Zero;
-                for (int i = 0; i < blocks; i++, b++, x += Elements)
-                    acc = Vector256.FusedMultiplyAdd(Int8Lanes.Dot256(Vector128.Load(b->Qs), Vector128.Load(b->Qs + 16), x), Vector256.Create((float)b->D), acc);
-                return Vector256.Sum(acc);
-            }
-            case SimdWidth.V128:
-            {
-                var acc = Vector128<float>.Zero;
-                for (int i = 0; i < blocks; i++, b++, x += Elements)
-                    acc = Vector128.FusedMultiplyAdd(Int8Lanes.Dot128(Vector128.Load(b->Qs), Vector128.Load(b->Qs + 16), x), Vector128.Create((float)b->D), acc);
-                return Vector128.Sum(acc);
-            }
-            default:
-            {
-                float acc = 0;
-                for (int i = 0; i < blocks; i++, b++, x += Elements)
-                {
-                    float sum = 0;
-                    for (int j = 0; j < Elements; j++) sum += b->Qs[j] * x[j];
-                    acc += sum * (float)b->D;
-                }
-                return acc;
-            }
-        }
-    }
-
     /// <summary>llama.cpp's quantize_row_q8_0_ref, bit for bit: d = max|x| / 127, q = round(x / d) half away from zero.</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> row)
     {
