@@ -30,6 +30,9 @@ public sealed unsafe class LinearLayer
     public IReadOnlyList<LowRankDelta> Deltas => _deltas;
     /// <summary>The largest rank among the unmerged deltas (0 when none): the scratch a call needs per token.</summary>
     public int MaxRank { get; }
+    // What training's backward reads (Agora.Training): the frozen weight's bytes and the bias.
+    internal byte* WeightPointer => _weight;
+    internal float[]? Bias => _bias;
 
     internal LinearLayer(string name, byte* weight, long weightBytes, GgmlType type, int inFeatures, int outFeatures,
         float[]? bias, LowRankDelta[] deltas, float[]? ownedWeight = null)

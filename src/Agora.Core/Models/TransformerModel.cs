@@ -74,7 +74,7 @@ public abstract unsafe class TransformerModel
     internal abstract void Forward(ReadOnlySpan<int> tokens, int start, KvCache cache, ForwardBuffers buffers, Span<float> logits);
 
     /// <summary>Looks up each token's embedding row (decoded from the table's element type) into [tokens, hidden].</summary>
-    private protected void Embed(ReadOnlySpan<int> tokens, Span<float> hidden)
+    internal void Embed(ReadOnlySpan<int> tokens, Span<float> hidden)
     {
         int dim = Config.HiddenSize;
         byte* table = _embedding.Pointer;
