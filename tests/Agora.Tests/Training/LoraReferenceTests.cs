@@ -65,4 +65,33 @@ public sealed class LoraReferenceTests
         Assert.True(errors.Count == 0, string.Join("; ", errors));
         TestContext.Current.TestOutputHelper?.WriteLine($"{model}: worst gradient relative error {worst:0.00e0}");
     }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void FiveAdamWStepsMatchTheReference(string model)
+    {
+        using var s = Open(model);
+        var o = s.Lora["optimizer"]!;
+        var betas = o["betas"]!.AsArray();
+        var options = new AdamWOptions((float)betas[0]!, (float)betas[1]!, (float)o["eps"]!, (float)o["weight_decay"]!);
+        var trainer = new Trainer(s.Training, options, new LearningRateSchedule(ScheduleKind.Constant, (float)o["lr"]!, 0, 5));
+        var expectedLosses = s.Lora["losses_steps_1_to_5_before_update"]!.AsArray().Select(v => (double)v!).ToArray();
+        Assert.Equal(5, expectedLosses.Length);
+        for (int step = 0; step < 5; step++)
+        {
+            double loss = trainer.Step(s.Batch).Loss;
+            TestContext.Current.TestOutputHelper?.WriteLine($"{model} step {step + 1}: loss relative error {Math.Abs(loss - expectedLosses[step]) / expectedLosses[step]:0.00e0}");
+            Assert.True(Math.Abs(loss - expectedLosses[step]) / expectedLosses[step] < 1e-4, $"step {step + 1}: loss {loss} vs {expectedLosses[step]}");
+        }
+        double worst = 0;
+        var errors = new List<string>();
+        foreach (var p in s.Training.Parameters)
+        {
+            double error = ModelReference.RelativeError(p.Value, s.Reference.Tensor("after5." + PeftName(p), "reference_lora.safetensors"));
+            worst = Math.Max(worst, error);
+            if (!(error < 1e-3)) errors.Add($"{p.Name}: {error:0.0e0}");
+        }
+        Assert.True(errors.Count == 0, string.Join("; ", errors));
+        TestContext.Current.TestOutputHelper?.WriteLine($"{model}: worst parameter relative error after 5 steps {worst:0.00e0}");
+    }
 }
