@@ -1,6 +1,6 @@
 namespace Agora.Training;
 
-/// <summary>AdamW's hyper-parameters (PyTorch's defaults, except the weight decay PyTorch sets to 0.01 too).</summary>
+/// <summary>AdamW's hyper-parameters; the defaults are torch.optim.AdamW's.</summary>
 public sealed record AdamWOptions(float Beta1 = 0.9f, float Beta2 = 0.999f, float Epsilon = 1e-8f, float WeightDecay = 0.01f)
 {
     public void Validate()

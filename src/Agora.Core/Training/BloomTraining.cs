@@ -14,7 +14,21 @@ sealed class BloomTraining : TrainableTransformer
 
     sealed record SavedBlocks(float[] Embedded, Saved[] Blocks);
 
-    internal BloomTraining(BloomModel model, LoraAdapter? adapter) : base(model, adapter) => _model = model;
+    internal BloomTraining(BloomModel model, LoraAdapter? adapter) : base(model, adapter, Norms(model)) => _model = model;
+
+    static IEnumerable<(string, float[])> Norms(BloomModel model)
+    {
+        IEnumerable<(string, float[])> Norm(string name, BloomModel.Norm n) => [(name + ".weight", n.Weight), (name + ".bias", n.Bias)];
+        var all = Norm("transformer.word_embeddings_layernorm", model.EmbeddingNorm);
+        for (int l = 0; l < model.Blocks.Count; l++)
+            all = all.Concat(Norm($"transformer.h.{l}.input_layernorm", model.Blocks[l].AttentionNorm))
+                .Concat(Norm($"transformer.h.{l}.post_attention_layernorm", model.Blocks[l].MlpNorm));
+        return all.Concat(Norm("transformer.ln_f", model.FinalLayerNorm));
+    }
+
+    /// <summary>LayerNorm's backward, accumulating the scale and bias gradients when they are trained.</summary>
+    void LayerNormBackward(float[] x, BloomModel.Norm norm, float[] dy, float[] dx) =>
+        NormBackward.LayerNorm(x, norm.Weight, Config.NormEpsilon, dy, dx, GradientOf(norm.Weight), GradientOf(norm.Bias));
 
     private protected override LinearLayer Head => _model.Head;
 
@@ -22,7 +36,7 @@ sealed class BloomTraining : TrainableTransformer
         Normalization.LayerNorm(x, _model.FinalLayerNorm.Weight, _model.FinalLayerNorm.Bias, Config.NormEpsilon, normed);
 
     private protected override void FinalNormBackward(float[] x, float[] dNormed, float[] dx) =>
-        NormBackward.LayerNorm(x, _model.FinalLayerNorm.Weight, Config.NormEpsilon, dNormed, dx, default, default);
+        LayerNormBackward(x, _model.FinalLayerNorm, dNormed, dx);
 
     /// <summary>
     /// The fused projection's rows are grouped per head as [query, key, value]; <paramref name="split"/> moves them
@@ -103,18 +117,18 @@ sealed class BloomTraining : TrainableTransformer
             LinearGradient(b.Down, s.Hidden, dx, dHidden, n);
             ActivationBackward.GeluTanh(s.Up, dHidden, dUp);
             LinearGradient(b.Up, s.MlpNormed, dUp, dNormed, n);
-            NormBackward.LayerNorm(s.Middle, b.MlpNorm.Weight, c.NormEpsilon, dNormed, dx, default, default);
+            LayerNormBackward(s.Middle, b.MlpNorm, dNormed, dx);
 
             LinearGradient(b.AttentionOutput, s.Attention, dx, dAttention, n);
             AttentionTraining.Backward(s.Query, s.Key, s.Value, s.Probabilities, dAttention, batch.Sequences, batch.Length,
                 c.HeadCount, c.HeadCount, c.HeadDim, dQuery, dKey, dValue);
             Split(dFused, dQuery, dKey, dValue, n, split: false);
             LinearGradient(b.QueryKeyValue, s.Normed, dFused, dNormed, n);
-            NormBackward.LayerNorm(s.Input, b.AttentionNorm.Weight, c.NormEpsilon, dNormed, dx, default, default);
+            LayerNormBackward(s.Input, b.AttentionNorm, dNormed, dx);
         }
         // The embedding LayerNorm: dx holds the gradient at its output; the embedding's gradient is at its input.
         var dEmbedded = new float[dx.Length];
-        NormBackward.LayerNorm(embedded, _model.EmbeddingNorm.Weight, c.NormEpsilon, dx, dEmbedded, default, default);
+        LayerNormBackward(embedded, _model.EmbeddingNorm, dx, dEmbedded);
         dEmbedded.CopyTo(dx, 0);
     }
 }

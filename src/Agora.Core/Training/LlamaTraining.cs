@@ -14,11 +14,21 @@ sealed class LlamaTraining : TrainableTransformer
     sealed record Saved(float[] Input, float[] Normed, float[] Query, float[] Key, float[] Value, float[] Probabilities,
         float[] Attention, float[] Middle, float[] MlpNormed, float[] Gate, float[] Up, float[] Hidden);
 
-    internal LlamaTraining(LlamaModel model, LoraAdapter? adapter) : base(model, adapter)
+    internal LlamaTraining(LlamaModel model, LoraAdapter? adapter) : base(model, adapter, Norms(model))
     {
         _model = model;
         // Rotation is orthogonal: its backward is the rotation by the opposite angle.
         _inverseRotation = [.. model.RotaryFrequencies.Select(f => -f)];
+    }
+
+    static IEnumerable<(string, float[])> Norms(LlamaModel model)
+    {
+        for (int l = 0; l < model.Blocks.Count; l++)
+        {
+            yield return ($"model.layers.{l}.input_layernorm.weight", model.Blocks[l].AttentionNorm);
+            yield return ($"model.layers.{l}.post_attention_layernorm.weight", model.Blocks[l].MlpNorm);
+        }
+        yield return ("model.norm.weight", model.FinalNormWeight);
     }
 
     private protected override LinearLayer Head => _model.Head;
@@ -27,7 +37,7 @@ sealed class LlamaTraining : TrainableTransformer
         Normalization.RmsNorm(x, _model.FinalNormWeight, Config.NormEpsilon, normed);
 
     private protected override void FinalNormBackward(float[] x, float[] dNormed, float[] dx) =>
-        NormBackward.RmsNorm(x, _model.FinalNormWeight, Config.NormEpsilon, dNormed, dx, default);
+        NormBackward.RmsNorm(x, _model.FinalNormWeight, Config.NormEpsilon, dNormed, dx, GradientOf(_model.FinalNormWeight));
 
     void Rotate(float[] x, TrainingBatch batch, float[] frequencies)
     {
@@ -96,7 +106,7 @@ sealed class LlamaTraining : TrainableTransformer
             LinearGradient(b.Gate, s.MlpNormed, dGate, dNormed, n);
             LinearGradient(b.Up, s.MlpNormed, dUp, part, n);
             Activations.Add(dNormed, part, dNormed);
-            NormBackward.RmsNorm(s.Middle, b.MlpNorm, c.NormEpsilon, dNormed, dx, default);
+            NormBackward.RmsNorm(s.Middle, b.MlpNorm, c.NormEpsilon, dNormed, dx, GradientOf(b.MlpNorm));
 
             // Attention: middle = input + o(attention(rope(q(n1)), rope(k(n1)), v(n1)))
             LinearGradient(b.AttentionOutput, s.Attention, dx, dAttention, n);
@@ -109,7 +119,7 @@ sealed class LlamaTraining : TrainableTransformer
             Activations.Add(dNormed, part, dNormed);
             LinearGradient(b.Value, s.Normed, dValue, part, n);
             Activations.Add(dNormed, part, dNormed);
-            NormBackward.RmsNorm(s.Input, b.AttentionNorm, c.NormEpsilon, dNormed, dx, default);
+            NormBackward.RmsNorm(s.Input, b.AttentionNorm, c.NormEpsilon, dNormed, dx, GradientOf(b.AttentionNorm));
         }
     }
 }

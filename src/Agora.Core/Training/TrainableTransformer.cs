@@ -14,6 +14,9 @@ public abstract class TrainableTransformer
 {
     readonly Dictionary<LinearLayer, LinearBackward> _linear = [];
     readonly List<TrainableParameter> _parameters = [];
+    // Norm scales and biases, by array identity: the blocks hand the arrays they use, training finds their gradients.
+    readonly Dictionary<float[], TrainableParameter> _vectors = new(ReferenceEqualityComparer.Instance);
+    readonly TrainableParameter? _embedding;
 
     public TransformerModel Model { get; }
     public LoraAdapter? Adapter { get; }
@@ -21,13 +24,26 @@ public abstract class TrainableTransformer
     public IReadOnlyList<TrainableParameter> Parameters => _parameters;
     public ModelConfig Config => Model.Config;
 
-    private protected TrainableTransformer(TransformerModel model, LoraAdapter? adapter)
+    /// <param name="norms">The model's norm scales and biases under their Hugging Face names (trained with all weights).</param>
+    private protected TrainableTransformer(TransformerModel model, LoraAdapter? adapter, IEnumerable<(string Name, float[] Values)> norms)
     {
         Model = model;
         Adapter = adapter;
+        bool all = model.OwnedEmbedding != null;
+        if (all)
+        {
+            _embedding = Add(model.EmbeddingName, model.OwnedEmbedding!, model.VocabSize, model.Config.HiddenSize);
+            foreach (var (name, values) in norms) _vectors.Add(values, Add(name, values, values.Length));
+        }
         foreach (var layer in model.LinearLayers)
         {
-            TrainableParameter? a = null, b = null;
+            TrainableParameter? a = null, b = null, weight = null, bias = null;
+            if (all)
+            {
+                var owned = layer.OwnedWeight ?? throw new InvalidOperationException($"{layer.Name} is not an owned float32 weight");
+                weight = ReferenceEquals(owned, _embedding!.Value) ? _embedding : Add(layer.Name, owned, layer.Out, layer.In);
+                if (layer.Bias is { } values) bias = Add(layer.Name[..^".weight".Length] + ".bias", values, values.Length);
+            }
             if (adapter?.Find(layer.Name) is { } lora)
             {
                 if (layer.Deltas.Count != 1 || !ReferenceEquals(layer.Deltas[0].A, lora.A))
@@ -37,9 +53,33 @@ public abstract class TrainableTransformer
                 _parameters.Add(a);
                 _parameters.Add(b);
             }
-            _linear[layer] = new LinearBackward(layer, a, b);
+            _linear[layer] = new LinearBackward(layer, a, b, weight, bias);
         }
     }
+
+    TrainableParameter Add(string name, float[] values, params int[] shape)
+    {
+        var p = new TrainableParameter(name, values, shape);
+        _parameters.Add(p);
+        return p;
+    }
+
+    /// <summary>
+    /// Trains every weight of <paramref name="checkpoint"/>'s model (full fine-tuning), each held as an owned float32
+    /// copy whatever its stored type; the checkpoint may be closed once this returns.
+    /// </summary>
+    public static TrainableTransformer ForAllWeights(Checkpoint checkpoint) => Create(TransformerModel.LoadOwned(checkpoint), null);
+
+    static TrainableTransformer Create(TransformerModel model, LoraAdapter? adapter) => model switch
+    {
+        LlamaModel llama => new LlamaTraining(llama, adapter),
+        BloomModel bloom => new BloomTraining(bloom, adapter),
+        _ => throw new AgoraException($"training {model.Config.Architecture} models is not supported"),
+    };
+
+    /// <summary>The gradient of a norm scale or bias the model uses, or an empty span when it is not trained.</summary>
+    private protected Span<float> GradientOf(float[] values) =>
+        _vectors.TryGetValue(values, out var p) ? p.Gradient : default;
 
     /// <summary>
     /// Trains <paramref name="adapter"/> (updated in place) over the frozen model of <paramref name="checkpoint"/>,
@@ -48,13 +88,7 @@ public abstract class TrainableTransformer
     public static TrainableTransformer ForLora(Checkpoint checkpoint, LoraAdapter adapter)
     {
         adapter.Validate(checkpoint);
-        var model = TransformerModel.Load(checkpoint, adapter.ToDeltas());
-        return model switch
-        {
-            LlamaModel llama => new LlamaTraining(llama, adapter),
-            BloomModel bloom => new BloomTraining(bloom, adapter),
-            _ => throw new AgoraException($"training {model.Config.Architecture} models is not supported"),
-        };
+        return Create(TransformerModel.Load(checkpoint, adapter.ToDeltas()), adapter);
     }
 
     /// <summary>The mean cross-entropy of the batch's scored labels (forward only).</summary>
@@ -98,6 +132,12 @@ public abstract class TrainableTransformer
         var dx = new float[n * hidden];
         FinalNormBackward(x, dNormed, dx);
         BackwardBlocks(saved, dx, batch);
+        if (_embedding != null)
+            for (int t = 0; t < n; t++)
+            {
+                var row = _embedding.Gradient.AsSpan(batch.Tokens[t] * hidden, hidden);
+                System.Numerics.Tensors.TensorPrimitives.Add(row, dx.AsSpan(t * hidden, hidden), row);
+            }
         return loss;
     }
 
