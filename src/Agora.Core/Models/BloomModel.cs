@@ -10,9 +10,9 @@ namespace Agora.Models;
 /// </summary>
 public sealed class BloomModel : TransformerModel
 {
-    sealed record Norm(float[] Weight, float[] Bias);
+    internal sealed record Norm(float[] Weight, float[] Bias);
 
-    sealed record Block(Norm AttentionNorm, LinearLayer QueryKeyValue, LinearLayer AttentionOutput,
+    internal sealed record Block(Norm AttentionNorm, LinearLayer QueryKeyValue, LinearLayer AttentionOutput,
         Norm MlpNorm, LinearLayer Up, LinearLayer Down);
 
     readonly Norm _embeddingNorm;
@@ -24,6 +24,12 @@ public sealed class BloomModel : TransformerModel
 
     public override IReadOnlyList<LinearLayer> LinearLayers => _linearLayers;
     private protected override LinearLayer OutputHead => _head;
+    // What training's forward and backward read (Agora.Training).
+    internal Norm EmbeddingNorm => _embeddingNorm;
+    internal IReadOnlyList<Block> Blocks => _blocks;
+    internal Norm FinalLayerNorm => _finalNorm;
+    internal LinearLayer Head => _head;
+    internal float[] AlibiSlopes => _slopes;
 
     internal BloomModel(Checkpoint checkpoint, WeightLoader weights)
         : base(checkpoint, weights.Matrix("transformer.word_embeddings.weight", checkpoint.Config.VocabSize, checkpoint.Config.HiddenSize))

@@ -30,6 +30,11 @@ public sealed unsafe class LinearLayer
     public IReadOnlyList<LowRankDelta> Deltas => _deltas;
     /// <summary>The largest rank among the unmerged deltas (0 when none): the scratch a call needs per token.</summary>
     public int MaxRank { get; }
+    // What training's backward reads (Agora.Training): the frozen weight's bytes and the bias.
+    internal byte* WeightPointer => _weight;
+    internal float[]? Bias => _bias;
+    /// <summary>The owned float32 weight (merged, or loaded for training all weights), or null when read in place.</summary>
+    internal float[]? OwnedWeight => _ownedWeight;
 
     internal LinearLayer(string name, byte* weight, long weightBytes, GgmlType type, int inFeatures, int outFeatures,
         float[]? bias, LowRankDelta[] deltas, float[]? ownedWeight = null)
@@ -52,10 +57,7 @@ public sealed unsafe class LinearLayer
     internal static LinearLayer Merged(string name, byte* weight, GgmlType type, int inFeatures, int outFeatures,
         float[]? bias, IReadOnlyList<LowRankDelta> deltas)
     {
-        var merged = GC.AllocateUninitializedArray<float>(checked(inFeatures * outFeatures), pinned: true);
-        long rowBytes = GgmlTypeInfo.ByteSize(type, inFeatures);
-        for (int o = 0; o < outFeatures; o++)
-            Quants.Dequantize(type, new ReadOnlySpan<byte>(weight + o * rowBytes, (int)rowBytes), merged.AsSpan(o * inFeatures, inFeatures));
+        var merged = WeightLoader.Dequantized(weight, type, outFeatures, inFeatures);
         foreach (var d in deltas) d.MergeInto(merged);
         byte* pointer = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(merged));
         return new LinearLayer(name, pointer, (long)merged.Length * sizeof(float), GgmlType.F32, inFeatures, outFeatures, bias, [], merged);

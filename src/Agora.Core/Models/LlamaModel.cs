@@ -11,7 +11,7 @@ namespace Agora.Models;
 /// </summary>
 public sealed class LlamaModel : TransformerModel
 {
-    sealed record Block(float[] AttentionNorm, LinearLayer Query, LinearLayer Key, LinearLayer Value, LinearLayer AttentionOutput,
+    internal sealed record Block(float[] AttentionNorm, LinearLayer Query, LinearLayer Key, LinearLayer Value, LinearLayer AttentionOutput,
         float[] MlpNorm, LinearLayer Gate, LinearLayer Up, LinearLayer Down);
 
     readonly Block[] _blocks;
@@ -22,6 +22,11 @@ public sealed class LlamaModel : TransformerModel
 
     public override IReadOnlyList<LinearLayer> LinearLayers => _linearLayers;
     private protected override LinearLayer OutputHead => _head;
+    // What training's forward and backward read (Agora.Training).
+    internal IReadOnlyList<Block> Blocks => _blocks;
+    internal float[] FinalNormWeight => _finalNorm;
+    internal LinearLayer Head => _head;
+    internal float[] RotaryFrequencies => _inverseFrequencies;
 
     internal LlamaModel(Checkpoint checkpoint, WeightLoader weights)
         : base(checkpoint, weights.Matrix("model.embed_tokens.weight", checkpoint.Config.VocabSize, checkpoint.Config.HiddenSize))

@@ -12,7 +12,7 @@ namespace Agora.Models;
 /// </summary>
 public abstract unsafe class TransformerModel
 {
-    readonly CheckpointTensor _embedding;
+    readonly WeightTable _embedding;
     readonly long _embeddingRowBytes;
 
     public ModelConfig Config { get; }
@@ -22,7 +22,7 @@ public abstract unsafe class TransformerModel
     /// <summary>Every linear layer, in forward order (for inspection: types, attached deltas).</summary>
     public abstract IReadOnlyList<LinearLayer> LinearLayers { get; }
 
-    private protected TransformerModel(Checkpoint checkpoint, CheckpointTensor embedding)
+    private protected TransformerModel(Checkpoint checkpoint, WeightTable embedding)
     {
         Config = checkpoint.Config;
         Source = checkpoint.Path;
@@ -35,9 +35,14 @@ public abstract unsafe class TransformerModel
     /// keyed by the Hugging Face name of the weight they change (<c>model.layers.0.self_attn.q_proj.weight</c>):
     /// applied at every step, or, with <paramref name="mergeDeltas"/>, folded once into float32 copies of those weights.
     /// </summary>
-    public static TransformerModel Load(Checkpoint checkpoint, IReadOnlyDictionary<string, LowRankDelta>? deltas = null, bool mergeDeltas = false)
+    public static TransformerModel Load(Checkpoint checkpoint, IReadOnlyDictionary<string, LowRankDelta>? deltas = null, bool mergeDeltas = false) =>
+        Load(new WeightLoader(checkpoint, deltas, mergeDeltas), checkpoint);
+
+    /// <summary>The model with every weight an owned float32 copy, for training them all (Agora.Training).</summary>
+    internal static TransformerModel LoadOwned(Checkpoint checkpoint) => Load(new WeightLoader(checkpoint, null, false, ownWeights: true), checkpoint);
+
+    static TransformerModel Load(WeightLoader loader, Checkpoint checkpoint)
     {
-        var loader = new WeightLoader(checkpoint, deltas, mergeDeltas);
         TransformerModel model = checkpoint.Config.Architecture switch
         {
             ModelArchitecture.Llama or ModelArchitecture.Qwen2 => new LlamaModel(checkpoint, loader),
@@ -73,8 +78,12 @@ public abstract unsafe class TransformerModel
     /// </summary>
     internal abstract void Forward(ReadOnlySpan<int> tokens, int start, KvCache cache, ForwardBuffers buffers, Span<float> logits);
 
+    /// <summary>The owned float32 embedding table [VocabSize, HiddenSize] of a model loaded with owned weights, else null.</summary>
+    internal float[]? OwnedEmbedding => _embedding.Values;
+    internal string EmbeddingName => _embedding.Name;
+
     /// <summary>Looks up each token's embedding row (decoded from the table's element type) into [tokens, hidden].</summary>
-    private protected void Embed(ReadOnlySpan<int> tokens, Span<float> hidden)
+    internal void Embed(ReadOnlySpan<int> tokens, Span<float> hidden)
     {
         int dim = Config.HiddenSize;
         byte* table = _embedding.Pointer;

@@ -20,17 +20,41 @@ sealed unsafe class WeightLoader
     readonly Checkpoint _checkpoint;
     readonly IReadOnlyDictionary<string, LowRankDelta> _deltas;
     readonly bool _merge;
+    readonly bool _own;
+    readonly Dictionary<string, WeightTable> _tables = new(StringComparer.Ordinal);
     readonly HashSet<string> _attached = new(StringComparer.Ordinal);
 
-    public WeightLoader(Checkpoint checkpoint, IReadOnlyDictionary<string, LowRankDelta>? deltas, bool merge)
+    /// <param name="ownWeights">Every matrix as an owned float32 copy (training all weights updates them in place).</param>
+    public WeightLoader(Checkpoint checkpoint, IReadOnlyDictionary<string, LowRankDelta>? deltas, bool merge, bool ownWeights = false)
     {
+        if (ownWeights && deltas is { Count: > 0 }) throw new ArgumentException("owned (trainable) weights take no deltas", nameof(deltas));
+        _own = ownWeights;
         _checkpoint = checkpoint;
         _deltas = deltas ?? new Dictionary<string, LowRankDelta>();
         _merge = merge;
     }
 
     /// <summary>A weight [rows, columns] kept where it is (an embedding table, or a tied output head).</summary>
-    public CheckpointTensor Matrix(string name, int rows, int columns) => Tensor(name, rows, columns);
+    public WeightTable Matrix(string name, int rows, int columns)
+    {
+        if (_tables.TryGetValue(name, out var known)) return known;
+        var tensor = Tensor(name, rows, columns);
+        var table = _own
+            ? WeightTable.Owned(name, Dequantized(tensor.Pointer, tensor.Type, rows, columns), rows, columns)
+            : new WeightTable(name, tensor.Pointer, tensor.ByteSize, tensor.Type, rows, columns, null);
+        _tables.Add(name, table);
+        return table;
+    }
+
+    /// <summary>A pinned float32 copy of a [rows, columns] weight of any supported type.</summary>
+    internal static float[] Dequantized(byte* weight, GgmlType type, int rows, int columns)
+    {
+        var values = GC.AllocateUninitializedArray<float>(checked(rows * columns), pinned: true);
+        long rowBytes = GgmlTypeInfo.ByteSize(type, columns);
+        for (int r = 0; r < rows; r++)
+            Quants.Dequantize(type, new ReadOnlySpan<byte>(weight + r * rowBytes, (int)rowBytes), values.AsSpan(r * columns, columns));
+        return values;
+    }
 
     /// <summary>A one-dimensional weight (norm scale, bias) as float32.</summary>
     public float[] Vector(string name, int length)
@@ -49,8 +73,8 @@ sealed unsafe class WeightLoader
     /// An output head tied to the embedding table. It takes no deltas: one on the embedding's name would have to
     /// change the lookup too.
     /// </summary>
-    public LinearLayer TiedHead(CheckpointTensor embedding) =>
-        new(embedding.Name, embedding.Pointer, embedding.ByteSize, embedding.Type, (int)embedding.Shape[1], (int)embedding.Shape[0], null, []);
+    public LinearLayer TiedHead(WeightTable embedding) =>
+        new(embedding.Name, embedding.Pointer, embedding.ByteSize, embedding.Type, embedding.Columns, embedding.Rows, null, [], embedding.Values);
 
     LinearLayer Linear(CheckpointTensor weight, float[]? bias)
     {
@@ -64,7 +88,7 @@ sealed unsafe class WeightLoader
             _attached.Add(weight.Name);
             deltas.Add(delta);
         }
-        return _merge && deltas.Count > 0
+        return (_merge && deltas.Count > 0) || _own
             ? LinearLayer.Merged(weight.Name, weight.Pointer, weight.Type, inFeatures, outFeatures, bias, deltas)
             : new LinearLayer(weight.Name, weight.Pointer, weight.ByteSize, weight.Type, inFeatures, outFeatures, bias, [.. deltas]);
     }
@@ -89,4 +113,23 @@ sealed unsafe class WeightLoader
             throw new AgoraException($"{_checkpoint.Path}: tensor '{name}' is {tensor.Type}; supported weight types are {string.Join(", ", SupportedTypes)}");
         return tensor;
     }
+}
+
+/// <summary>
+/// A weight matrix [Rows, Columns] read where it lies: in the checkpoint's memory map, or, for training all weights,
+/// an owned pinned float32 copy (<see cref="Values"/>) that the optimizer updates in place.
+/// </summary>
+sealed unsafe class WeightTable(string name, byte* pointer, long byteSize, GgmlType type, int rows, int columns, float[]? values)
+{
+    public string Name { get; } = name;
+    public byte* Pointer { get; } = pointer;
+    public long ByteSize { get; } = byteSize;
+    public GgmlType Type { get; } = type;
+    public int Rows { get; } = rows;
+    public int Columns { get; } = columns;
+    public float[]? Values { get; } = values;
+
+    public static WeightTable Owned(string name, float[] pinned, int rows, int columns) =>
+        new(name, (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(pinned)),
+            (long)pinned.Length * sizeof(float), GgmlType.F32, rows, columns, pinned);
 }
