@@ -23,12 +23,11 @@ public sealed class BloomModel : TransformerModel
     readonly LinearLayer[] _linearLayers;
 
     public override IReadOnlyList<LinearLayer> LinearLayers => _linearLayers;
-    private protected override LinearLayer OutputHead => _head;
+    internal override LinearLayer OutputHead => _head;
     // What training's forward and backward read (Agora.Training).
     internal Norm EmbeddingNorm => _embeddingNorm;
     internal IReadOnlyList<Block> Blocks => _blocks;
     internal Norm FinalLayerNorm => _finalNorm;
-    internal LinearLayer Head => _head;
     internal float[] AlibiSlopes => _slopes;
 
     internal BloomModel(Checkpoint checkpoint, WeightLoader weights)

@@ -21,11 +21,10 @@ public sealed class LlamaModel : TransformerModel
     readonly LinearLayer[] _linearLayers;
 
     public override IReadOnlyList<LinearLayer> LinearLayers => _linearLayers;
-    private protected override LinearLayer OutputHead => _head;
+    internal override LinearLayer OutputHead => _head;
     // What training's forward and backward read (Agora.Training).
     internal IReadOnlyList<Block> Blocks => _blocks;
     internal float[] FinalNormWeight => _finalNorm;
-    internal LinearLayer Head => _head;
     internal float[] RotaryFrequencies => _inverseFrequencies;
 
     internal LlamaModel(Checkpoint checkpoint, WeightLoader weights)

@@ -106,7 +106,7 @@ public abstract unsafe class TransformerModel
         OutputHead.Forward(normed, logits[..(rows * VocabSize)], rows, buffers.DeltaRank, buffers.DeltaOut);
     }
 
-    private protected abstract LinearLayer OutputHead { get; }
+    internal abstract LinearLayer OutputHead { get; }
 
     /// <summary>The norm before the output head, over whole rows.</summary>
     private protected abstract void FinalNorm(ReadOnlySpan<float> x, Span<float> dst);

@@ -30,7 +30,7 @@ sealed class BloomTraining : TrainableTransformer
     void LayerNormBackward(float[] x, BloomModel.Norm norm, float[] dy, float[] dx) =>
         NormBackward.LayerNorm(x, norm.Weight, Config.NormEpsilon, dy, dx, GradientOf(norm.Weight), GradientOf(norm.Bias));
 
-    private protected override LinearLayer Head => _model.Head;
+    private protected override LinearLayer Head => _model.OutputHead;
 
     private protected override void FinalNorm(float[] x, float[] normed) =>
         Normalization.LayerNorm(x, _model.FinalLayerNorm.Weight, _model.FinalLayerNorm.Bias, Config.NormEpsilon, normed);

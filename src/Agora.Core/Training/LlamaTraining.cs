@@ -31,7 +31,7 @@ sealed class LlamaTraining : TrainableTransformer
         yield return ("model.norm.weight", model.FinalNormWeight);
     }
 
-    private protected override LinearLayer Head => _model.Head;
+    private protected override LinearLayer Head => _model.OutputHead;
 
     private protected override void FinalNorm(float[] x, float[] normed) =>
         Normalization.RmsNorm(x, _model.FinalNormWeight, Config.NormEpsilon, normed);
