@@ -73,7 +73,7 @@ public static class FinetuneCommand
 
             using var checkpoint = Checkpoint.Open(modelPath);
             var tokenizer = TokenizerSource.Load(checkpoint);
-            var template = checkpoint.Gguf is { } file ? ChatTemplate.FromGguf(file) : ChatTemplate.FromFolder(checkpoint.Path);
+            var template = ChatTemplate.FromCheckpoint(checkpoint);
             ulong seedValue = parse.GetValue(seed);
             var adapter = parse.GetValue(initAdapter) is { } init
                 ? LoraAdapter.Load(init, checkpoint)

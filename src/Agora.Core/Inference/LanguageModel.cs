@@ -56,7 +56,7 @@ public sealed class LanguageModel : IDisposable
         ExtraEndOfGenerationIds = checkpoint.GenerationConfig?.EosTokenIds is { } ids
             ? ids.Where(id => !tokenizer.IsEndOfGeneration(id)).ToArray()
             : [];
-        _chatTemplate = new(() => checkpoint.Gguf is { } gguf ? ChatTemplate.FromGguf(gguf) : ChatTemplate.FromFolder(checkpoint.Path));
+        _chatTemplate = new(() => ChatTemplate.FromCheckpoint(checkpoint));
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Agora.Formats.Checkpoint;
 using Agora.Formats;
 using Agora.Formats.Gguf;
 using System.Text.Json;
@@ -203,6 +204,10 @@ public sealed class ChatTemplate
         }
         return Parse(source, $"{gguf.Path}:tokenizer.chat_template").With(tokens);
     }
+
+    /// <summary>The chat template that came with a checkpoint: its GGUF metadata or its folder's files; null when none.</summary>
+    public static ChatTemplate? FromCheckpoint(Checkpoint checkpoint) =>
+        checkpoint.Gguf is { } gguf ? FromGguf(gguf) : FromFolder(checkpoint.Path);
 
     /// <summary>
     /// The chat template of whatever the user pointed at: a GGUF file, a Hugging Face folder, a tokenizer_config.json,
