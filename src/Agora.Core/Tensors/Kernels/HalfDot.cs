@@ -13,14 +13,13 @@ namespace Agora.Tensors.Kernels;
 /// </summary>
 internal static unsafe class HalfDot
 {
-    public static float DotF16(Half* w, float* x, int n, SimdWidth width) => Dot(w, x, n, width, bf16: false);
+    public static float DotF16(Half* w, float* x, int n, SimdWidth width) => Dot<F16>((ushort*)w, x, n, width);
 
-    public static float DotBF16(ushort* w, float* x, int n, SimdWidth width) => Dot((Half*)w, x, n, width, bf16: true);
+    public static float DotBF16(ushort* w, float* x, int n, SimdWidth width) => Dot<BF16>(w, x, n, width);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] // so each caller's bf16 is a constant
-    static float Dot(Half* w, float* x, int n, SimdWidth width, bool bf16)
+    // The element type is a struct type argument so the JIT compiles one specialised loop per type.
+    static float Dot<T>(ushort* bits, float* x, int n, SimdWidth width) where T : struct, IWidening
     {
-        var bits = (ushort*)w;
         int i = 0;
         float sum = 0;
         if (width == SimdWidth.V512)
@@ -29,8 +28,8 @@ internal static unsafe class HalfDot
             for (; i <= n - 32; i += 32)
             {
                 var (lo, hi) = Vector512.Widen(Vector512.Load(bits + i));
-                s0 = Vector512.FusedMultiplyAdd(Widen(lo, bf16), Vector512.Load(x + i), s0);
-                s1 = Vector512.FusedMultiplyAdd(Widen(hi, bf16), Vector512.Load(x + i + 16), s1);
+                s0 = Vector512.FusedMultiplyAdd(T.Widen(lo), Vector512.Load(x + i), s0);
+                s1 = Vector512.FusedMultiplyAdd(T.Widen(hi), Vector512.Load(x + i + 16), s1);
             }
             sum = Vector512.Sum(s0 + s1);
         }
@@ -40,8 +39,8 @@ internal static unsafe class HalfDot
             for (; i <= n - 16; i += 16)
             {
                 var (lo, hi) = Vector256.Widen(Vector256.Load(bits + i));
-                s0 = Vector256.FusedMultiplyAdd(Widen(lo, bf16), Vector256.Load(x + i), s0);
-                s1 = Vector256.FusedMultiplyAdd(Widen(hi, bf16), Vector256.Load(x + i + 8), s1);
+                s0 = Vector256.FusedMultiplyAdd(T.Widen(lo), Vector256.Load(x + i), s0);
+                s1 = Vector256.FusedMultiplyAdd(T.Widen(hi), Vector256.Load(x + i + 8), s1);
             }
             sum = Vector256.Sum(s0 + s1);
         }
@@ -51,48 +50,66 @@ internal static unsafe class HalfDot
             for (; i <= n - 8; i += 8)
             {
                 var (lo, hi) = Vector128.Widen(Vector128.Load(bits + i));
-                s0 = Vector128.FusedMultiplyAdd(Widen(lo, bf16), Vector128.Load(x + i), s0);
-                s1 = Vector128.FusedMultiplyAdd(Widen(hi, bf16), Vector128.Load(x + i + 4), s1);
+                s0 = Vector128.FusedMultiplyAdd(T.Widen(lo), Vector128.Load(x + i), s0);
+                s1 = Vector128.FusedMultiplyAdd(T.Widen(hi), Vector128.Load(x + i + 4), s1);
             }
             sum = Vector128.Sum(s0 + s1);
         }
-        for (; i < n; i++) sum += (bf16 ? ElementConversion.BF16ToF32(bits[i]) : (float)w[i]) * x[i];
+        for (; i < n; i++) sum += T.Widen(bits[i]) * x[i];
         return sum;
     }
 
-    const uint MagnitudeMask = 0x7FFF, HalfExponent = 0x7C00, FloatExponent = 0x7F800000;
-    const float Rebias = 5.192296858534828e33f; // 2¹¹² = 2^(127 − 15)
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Widen(Vector512<uint> h, bool bf16)
+    interface IWidening
     {
-        if (bf16) return Vector512.ShiftLeft(h, 16).AsSingle();
-        var magnitude = Vector512.ShiftLeft(h & Vector512.Create(MagnitudeMask), 13);
-        var value = (magnitude.AsSingle() * Vector512.Create(Rebias)).AsUInt32();
-        var special = Vector512.Equals(h & Vector512.Create(HalfExponent), Vector512.Create(HalfExponent));
-        value = Vector512.ConditionalSelect(special, magnitude | Vector512.Create(FloatExponent), value);
-        return (value | Vector512.ShiftLeft(h & Vector512.Create(0x8000u), 16)).AsSingle();
+        static abstract float Widen(ushort h);
+        static abstract Vector512<float> Widen(Vector512<uint> h);
+        static abstract Vector256<float> Widen(Vector256<uint> h);
+        static abstract Vector128<float> Widen(Vector128<uint> h);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Widen(Vector256<uint> h, bool bf16)
+    struct BF16 : IWidening
     {
-        if (bf16) return Vector256.ShiftLeft(h, 16).AsSingle();
-        var magnitude = Vector256.ShiftLeft(h & Vector256.Create(MagnitudeMask), 13);
-        var value = (magnitude.AsSingle() * Vector256.Create(Rebias)).AsUInt32();
-        var special = Vector256.Equals(h & Vector256.Create(HalfExponent), Vector256.Create(HalfExponent));
-        value = Vector256.ConditionalSelect(special, magnitude | Vector256.Create(FloatExponent), value);
-        return (value | Vector256.ShiftLeft(h & Vector256.Create(0x8000u), 16)).AsSingle();
+        public static float Widen(ushort h) => ElementConversion.BF16ToF32(h);
+        public static Vector512<float> Widen(Vector512<uint> h) => Vector512.ShiftLeft(h, 16).AsSingle();
+        public static Vector256<float> Widen(Vector256<uint> h) => Vector256.ShiftLeft(h, 16).AsSingle();
+        public static Vector128<float> Widen(Vector128<uint> h) => Vector128.ShiftLeft(h, 16).AsSingle();
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector128<float> Widen(Vector128<uint> h, bool bf16)
+    struct F16 : IWidening
     {
-        if (bf16) return Vector128.ShiftLeft(h, 16).AsSingle();
-        var magnitude = Vector128.ShiftLeft(h & Vector128.Create(MagnitudeMask), 13);
-        var value = (magnitude.AsSingle() * Vector128.Create(Rebias)).AsUInt32();
-        var special = Vector128.Equals(h & Vector128.Create(HalfExponent), Vector128.Create(HalfExponent));
-        value = Vector128.ConditionalSelect(special, magnitude | Vector128.Create(FloatExponent), value);
-        return (value | Vector128.ShiftLeft(h & Vector128.Create(0x8000u), 16)).AsSingle();
+        const uint Magnitude = 0x0FFFE000, Sign = 0x80000000, HalfExponent = 0x7C00, FloatExponent = 0x7F800000;
+        const float Rebias = 5.192296858534828e33f; // 2¹¹² = 2^(127 − 15)
+
+        public static float Widen(ushort h) => (float)BitConverter.UInt16BitsToHalf(h);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Widen(Vector512<uint> h)
+        {
+            var magnitude = Vector512.ShiftLeft(h, 13) & Vector512.Create(Magnitude);
+            var value = (magnitude.AsSingle() * Vector512.Create(Rebias)).AsUInt32();
+            var special = Vector512.Equals(h & Vector512.Create(HalfExponent), Vector512.Create(HalfExponent));
+            value = Vector512.ConditionalSelect(special, magnitude | Vector512.Create(FloatExponent), value);
+            return (value | Vector512.ShiftLeft(h, 16) & Vector512.Create(Sign)).AsSingle();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Widen(Vector256<uint> h)
+        {
+            var magnitude = Vector256.ShiftLeft(h, 13) & Vector256.Create(Magnitude);
+            var value = (magnitude.AsSingle() * Vector256.Create(Rebias)).AsUInt32();
+            var special = Vector256.Equals(h & Vector256.Create(HalfExponent), Vector256.Create(HalfExponent));
+            value = Vector256.ConditionalSelect(special, magnitude | Vector256.Create(FloatExponent), value);
+            return (value | Vector256.ShiftLeft(h, 16) & Vector256.Create(Sign)).AsSingle();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> Widen(Vector128<uint> h)
+        {
+            var magnitude = Vector128.ShiftLeft(h, 13) & Vector128.Create(Magnitude);
+            var value = (magnitude.AsSingle() * Vector128.Create(Rebias)).AsUInt32();
+            var special = Vector128.Equals(h & Vector128.Create(HalfExponent), Vector128.Create(HalfExponent));
+            value = Vector128.ConditionalSelect(special, magnitude | Vector128.Create(FloatExponent), value);
+            return (value | Vector128.ShiftLeft(h, 16) & Vector128.Create(Sign)).AsSingle();
+        }
     }
 }

@@ -6,7 +6,7 @@ namespace Agora.Tensors.Kernels;
 /// <summary>
 /// y = x·Wᵀ for activations x [tokens, in] and a weight W [out, in] stored row-major in any ggml type that
 /// <see cref="Quants.CanDequantize"/> accepts, read in place (from a memory map: never copied). F32 rows are dotted
-/// directly and F16/BF16 rows widened in registers (<see cref="HalfDot"/>); for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
+/// directly and F16/BF16 rows widened in registers (<see cref="HalfDot"/>) for one token, decoded once for several; for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
 /// Q5_K and Q6_K the activations are quantized once to int8 blocks (<see cref="Int8Block"/>) and dotted in integer
 /// SIMD (<see cref="QuantizedDot"/>); Q2_K and Q3_K are decoded a row at a time into a per-thread scratch row,
 /// which then serves every token. Output rows are split into contiguous chunks run on the shared <see cref="WorkerPool"/>;
@@ -103,7 +103,8 @@ public static unsafe class MatrixProduct
     {
         var type = job.Type;
         int inDim = job.InDim, blocks = inDim / Int8Block.Elements;
-        bool decode = type is GgmlType.Q2_K or GgmlType.Q3_K;
+        // Q2_K and Q3_K have no direct kernel; a 16-bit row serving several tokens is cheaper widened once.
+        bool decode = type is GgmlType.Q2_K or GgmlType.Q3_K || (job.Tokens > 1 && type is GgmlType.F16 or GgmlType.BF16);
         float[] scratch = decode ? ScratchRow(inDim) : [];
         fixed (float* decoded = scratch)
             for (int o = first; o < end; o++)
@@ -123,9 +124,10 @@ public static unsafe class MatrixProduct
                         GgmlType.Q4_K => QuantizedDot.DotQ4_K((Q4_KBlock*)row, job.Xq + (long)t * blocks, blocks / 8, job.Width),
                         GgmlType.Q5_K => QuantizedDot.DotQ5_K((Q5_KBlock*)row, job.Xq + (long)t * blocks, blocks / 8, job.Width),
                         GgmlType.Q6_K => QuantizedDot.DotQ6_K((Q6_KBlock*)row, job.Xq + (long)t * blocks, blocks / 8, job.Width),
+                        _ when decode => VectorDot.Dot(decoded, job.X + (long)t * inDim, inDim, job.Width),
                         GgmlType.F16 => HalfDot.DotF16((Half*)row, job.X + (long)t * inDim, inDim, job.Width),
                         GgmlType.BF16 => HalfDot.DotBF16((ushort*)row, job.X + (long)t * inDim, inDim, job.Width),
-                        _ => VectorDot.Dot(decoded, job.X + (long)t * inDim, inDim, job.Width),
+                        _ => throw new InvalidOperationException($"no product for {type}"),
                     };
                 }
             }
