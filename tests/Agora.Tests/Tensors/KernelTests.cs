@@ -210,10 +210,16 @@ public class MatrixProductTests
     /// </summary>
     [Theory]
     [MemberData(nameof(Types))]
-    public unsafe void EveryPathMatchesReference(GgmlType type)
+    public void EveryPathMatchesReference(GgmlType type)
+    {
+        CheckEveryPath(type, tokens: 1); // matrix-vector: F16/BF16 widen in registers
+        CheckEveryPath(type, tokens: 3); // matrix-matrix: F16/BF16 rows decoded once
+    }
+
+    static unsafe void CheckEveryPath(GgmlType type, int tokens)
     {
         int block = GgmlTypeInfo.BlockSize(type);
-        int inDim = block == 256 ? 512 : 96 + 32 * 3, outDim = 37, tokens = 3;
+        int inDim = block == 256 ? 512 : 96 + 32 * 3, outDim = 37;
         var x = TestData.Normal(tokens * inDim, seed: 13);
         var w = TestData.Normal(outDim * inDim, seed: 14, scale: 0.1);
         var weight = new byte[GgmlTypeInfo.ByteSize(type, w.Length)];
