@@ -333,6 +333,18 @@ public class MatrixProductTests
     }
 
     [Fact]
+    public void HalfToSingleMatchesTheRuntimeForEveryValue()
+    {
+        for (int bits = 0; bits < 65536; bits++)
+        {
+            var half = BitConverter.UInt16BitsToHalf((ushort)bits);
+            float fast = ElementConversion.HalfToSingle(half), expected = (float)half;
+            if (Half.IsNaN(half)) Assert.True(float.IsNaN(fast), $"0x{bits:X4}");
+            else Assert.Equal(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(fast));
+        }
+    }
+
+    [Fact]
     public void ThreadedLargeProductEqualsSingleThreaded()
     {
         int inDim = 256, outDim = 1030, tokens = 2;

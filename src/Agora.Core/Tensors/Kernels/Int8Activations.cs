@@ -64,7 +64,7 @@ internal unsafe struct Int8Block
                 var aq = Vector256.Load(a->Qs);
                 // u8 × s8 products: |w| against x carrying w's sign.
                 var sums = DotBytes256(Avx2.Abs(wq), Avx2.Sign(aq, wq));
-                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums), Vector256.Create((float)w->D * a->D), acc);
+                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums), Vector256.Create(ElementConversion.HalfToSingle(w->D) * a->D), acc);
             }
             return Vector256.Sum(acc);
         }
@@ -73,7 +73,7 @@ internal unsafe struct Int8Block
         {
             int sum = 0;
             for (int j = 0; j < Elements; j++) sum += w->Qs[j] * a->Qs[j];
-            total += sum * ((float)w->D * a->D);
+            total += sum * (ElementConversion.HalfToSingle(w->D) * a->D);
         }
         return total;
     }
@@ -88,7 +88,7 @@ internal unsafe struct Int8Block
             for (int i = 0; i < blocks; i++, w++, a++)
             {
                 var sums = DotBytes256(QuantizedDot.Nibbles(w->Qs), Vector256.Load(a->Qs));
-                float scale = (float)w->D * a->D;
+                float scale = ElementConversion.HalfToSingle(w->D) * a->D;
                 acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums), Vector256.Create(scale), acc);
                 offset += scale * a->Sum;
             }
@@ -100,7 +100,7 @@ internal unsafe struct Int8Block
             int sum = 0;
             for (int j = 0; j < Elements / 2; j++)
                 sum += ((w->Qs[j] & 0x0F) - 8) * a->Qs[j] + ((w->Qs[j] >> 4) - 8) * a->Qs[j + 16];
-            total += sum * ((float)w->D * a->D);
+            total += sum * (ElementConversion.HalfToSingle(w->D) * a->D);
         }
         return total;
     }
