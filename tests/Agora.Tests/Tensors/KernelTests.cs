@@ -210,10 +210,16 @@ public class MatrixProductTests
     /// </summary>
     [Theory]
     [MemberData(nameof(Types))]
-    public unsafe void EveryPathMatchesReference(GgmlType type)
+    public void EveryPathMatchesReference(GgmlType type)
+    {
+        CheckEveryPath(type, tokens: 1); // matrix-vector: the direct kernels
+        CheckEveryPath(type, tokens: 3); // matrix-matrix: rows decoded once, except Q8_0 and Q4_0
+    }
+
+    static unsafe void CheckEveryPath(GgmlType type, int tokens)
     {
         int block = GgmlTypeInfo.BlockSize(type);
-        int inDim = block == 256 ? 512 : 96 + 32 * 3, outDim = 37, tokens = 3;
+        int inDim = block == 256 ? 512 : 96 + 32 * 3, outDim = 37;
         var x = TestData.Normal(tokens * inDim, seed: 13);
         var w = TestData.Normal(outDim * inDim, seed: 14, scale: 0.1);
         var weight = new byte[GgmlTypeInfo.ByteSize(type, w.Length)];
@@ -222,7 +228,7 @@ public class MatrixProductTests
         Quants.Dequantize(type, weight, decoded);
         var expected = new float[tokens * outDim];
         MatrixProduct.Reference(x, weight, type, expected, tokens, inDim, outDim);
-        bool int8 = type is GgmlType.Q8_0 or GgmlType.Q4_0;
+        bool int8 = MatrixProduct.Int8Activated(type) && !MatrixProduct.Decodes(type, tokens);
         var results = new List<float[]>();
         foreach (var width in Simd.Supported)
             foreach (var pool in Pools)
@@ -260,9 +266,15 @@ public class MatrixProductTests
     [Theory]
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q4_1)]
+    [InlineData(GgmlType.Q5_0)]
+    [InlineData(GgmlType.Q5_1)]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q5_K)]
+    [InlineData(GgmlType.Q6_K)]
     public unsafe void IntegerPathsAgreeAcrossWidths(GgmlType type)
     {
-        int inDim = 1024, outDim = 64, tokens = 2;
+        int inDim = 1024, outDim = 64, tokens = 1; // one token: the direct integer kernels of every type
         var x = TestData.Normal(tokens * inDim, seed: 21);
         var w = TestData.Normal(outDim * inDim, seed: 22, scale: 0.1);
         var weight = new byte[GgmlTypeInfo.ByteSize(type, w.Length)];
@@ -275,6 +287,60 @@ public class MatrixProductTests
             fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, y, tokens, inDim, outDim, width, Pools[1]);
             for (int i = 0; i < y.Length; i++)
                 Assert.True(Math.Abs(y[i] - scalar[i]) <= 1e-5 * (1 + Math.Abs(scalar[i])), $"{type} {width}: {y[i]} vs {scalar[i]}");
+        }
+    }
+
+    /// <summary>
+    /// The in-register F16 widening is exact for every half: each finite bit pattern dotted with a one-hot
+    /// activation gives its value; infinities and NaN stay so. BF16 likewise for every finite pattern.
+    /// </summary>
+    [Fact]
+    public unsafe void HalfDotWidensEveryValueExactly()
+    {
+        var w = new ushort[32];
+        var x = new float[32];
+        foreach (var width in Simd.Supported)
+            fixed (ushort* wp = w) fixed (float* xp = x)
+                for (int start = 0; start < 65536; start += 32)
+                {
+                    for (int k = 0; k < 32; k++) w[k] = (ushort)(start + k);
+                    for (int k = 0; k < 32; k++)
+                    {
+                        Array.Clear(x);
+                        x[k] = 1;
+                        var half = BitConverter.UInt16BitsToHalf(w[k]);
+                        bool finiteRow = ((start >> 10) & 0x1F) != 0x1F; // a row holds one exponent
+                        float f16 = HalfDot.DotF16((Half*)wp, xp, 32, width);
+                        if (finiteRow) Assert.Equal((float)half, f16); // −0 sums to +0, hence values, not bits
+                        float bf16 = HalfDot.DotBF16(wp, xp, 32, width);
+                        float expected = ElementConversion.BF16ToF32(w[k]);
+                        if (float.IsFinite(expected) && ((start >> 7) & 0xFF) != 0xFF)
+                            Assert.Equal(expected, bf16);
+                    }
+                    if (((start >> 10) & 0x1F) == 0x1F)
+                    {
+                        // Row of infinities (mantissa 0 at k = 0) and NaN: one-hot on k = 0 with the rest set to +0.
+                        Array.Clear(x);
+                        x[0] = 1;
+                        var single = new ushort[32];
+                        single[0] = w[0];
+                        fixed (ushort* sp = single)
+                            Assert.Equal((float)BitConverter.UInt16BitsToHalf(w[0]), HalfDot.DotF16((Half*)sp, xp, 32, width));
+                        single[0] = (ushort)(w[0] | 1);
+                        fixed (ushort* sp = single) Assert.True(float.IsNaN(HalfDot.DotF16((Half*)sp, xp, 32, width)));
+                    }
+                }
+    }
+
+    [Fact]
+    public void HalfToSingleMatchesTheRuntimeForEveryValue()
+    {
+        for (int bits = 0; bits < 65536; bits++)
+        {
+            var half = BitConverter.UInt16BitsToHalf((ushort)bits);
+            float fast = ElementConversion.HalfToSingle(half), expected = (float)half;
+            if (Half.IsNaN(half)) Assert.True(float.IsNaN(fast), $"0x{bits:X4}");
+            else Assert.Equal(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(fast));
         }
     }
 

@@ -29,6 +29,23 @@ public static class ElementConversion
 
     public static void F32ToBF16(ReadOnlySpan<float> src, Span<ushort> dst) => F32ToBF16(src, dst, Simd.Best);
 
+    /// <summary>
+    /// One F16 value widened, exactly as <c>(float)half</c> but in a few integer operations (the block scales of
+    /// the quantized kernels take one per 32 values): exponent and mantissa moved into float position and scaled by
+    /// 2¹¹², which rebiases normals and turns subnormals into the right normals; Inf and NaN get the float
+    /// all-ones exponent.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float HalfToSingle(Half value)
+    {
+        uint h = BitConverter.HalfToUInt16Bits(value);
+        uint magnitude = (h & 0x7FFF) << 13;
+        uint bits = (h & 0x7C00) == 0x7C00
+            ? magnitude | 0x7F800000
+            : BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(magnitude) * 5.192296858534828e33f);
+        return BitConverter.UInt32BitsToSingle(bits | (h & 0x8000) << 16);
+    }
+
     /// <summary>One BF16 value widened: its bits are the top half of the float32.</summary>
     public static float BF16ToF32(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
 

@@ -64,7 +64,7 @@ internal unsafe struct Int8Block
                 var aq = Vector256.Load(a->Qs);
                 // u8 × s8 products: |w| against x carrying w's sign.
                 var sums = DotBytes256(Avx2.Abs(wq), Avx2.Sign(aq, wq));
-                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums), Vector256.Create((float)w->D * a->D), acc);
+                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums), Vector256.Create(ElementConversion.HalfToSingle(w->D) * a->D), acc);
             }
             return Vector256.Sum(acc);
         }
@@ -73,7 +73,7 @@ internal unsafe struct Int8Block
         {
             int sum = 0;
             for (int j = 0; j < Elements; j++) sum += w->Qs[j] * a->Qs[j];
-            total += sum * ((float)w->D * a->D);
+            total += sum * (ElementConversion.HalfToSingle(w->D) * a->D);
         }
         return total;
     }
@@ -85,13 +85,10 @@ internal unsafe struct Int8Block
         {
             var acc = Vector256<float>.Zero;
             float offset = 0;
-            var low = Vector128.Create((byte)0x0F);
             for (int i = 0; i < blocks; i++, w++, a++)
             {
-                var packed = Vector128.Load(w->Qs);
-                var nibbles = Vector256.Create(packed & low, Vector128.ShiftRightLogical(packed, 4));
-                var sums = DotBytes256(nibbles, Vector256.Load(a->Qs));
-                float scale = (float)w->D * a->D;
+                var sums = DotBytes256(QuantizedDot.Nibbles(w->Qs), Vector256.Load(a->Qs));
+                float scale = ElementConversion.HalfToSingle(w->D) * a->D;
                 acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums), Vector256.Create(scale), acc);
                 offset += scale * a->Sum;
             }
@@ -103,7 +100,7 @@ internal unsafe struct Int8Block
             int sum = 0;
             for (int j = 0; j < Elements / 2; j++)
                 sum += ((w->Qs[j] & 0x0F) - 8) * a->Qs[j] + ((w->Qs[j] >> 4) - 8) * a->Qs[j + 16];
-            total += sum * ((float)w->D * a->D);
+            total += sum * (ElementConversion.HalfToSingle(w->D) * a->D);
         }
         return total;
     }
@@ -111,7 +108,7 @@ internal unsafe struct Int8Block
     // Eight int32 lanes, each the sum of four adjacent u8·s8 products (exact: VNNI accumulates in int32; the AVX2
     // pair sums stay below the int16 saturation bound for these operands, |u| ≤ 128 and |s| ≤ 127).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<int> DotBytes256(Vector256<byte> u, Vector256<sbyte> s) =>
+    internal static Vector256<int> DotBytes256(Vector256<byte> u, Vector256<sbyte> s) =>
         AvxVnni.IsSupported
             ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, u, s)
             : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
