@@ -71,7 +71,7 @@ static class HfModelMetadata
         }
         yield return Real("rope.freq_base", hf.RopeTheta);
         yield return Real("attention.layer_norm_rms_epsilon", hf.NormEpsilon);
-        if (HfVocabulary.Member(raw, "head_dim") != null)
+        if (HfJson.Member(raw, "head_dim") != null)
         {
             yield return Count("attention.key_length", config.HeadDim);
             yield return Count("attention.value_length", config.HeadDim);
@@ -91,7 +91,7 @@ static class HfModelMetadata
     /// </summary>
     static string Name(string folder, JsonElement raw)
     {
-        var id = HfVocabulary.Member(raw, "_name_or_path") is { ValueKind: JsonValueKind.String } n && n.GetString() is { Length: > 0 } s
+        var id = HfJson.Member(raw, "_name_or_path") is { ValueKind: JsonValueKind.String } n && n.GetString() is { Length: > 0 } s
             && s.Count(c => c == '/') <= 1 && !s.StartsWith('.') && !s.StartsWith('/')
             ? s
             : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));

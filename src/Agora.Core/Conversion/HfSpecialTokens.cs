@@ -23,7 +23,7 @@ static class HfSpecialTokens
 
     /// <param name="tokenCount">Ids at or beyond it are skipped, as llama.cpp skips them.</param>
     public static void Add(List<KeyValuePair<string, GgufValue>> entries, string folder, JsonElement tokenizer, JsonElement? config,
-        Dictionary<int, HfVocabulary.AddedToken> added, JsonElement modelConfig, int tokenCount)
+        Dictionary<int, HfVocabulary.HfAddedToken> added, JsonElement modelConfig, int tokenCount)
     {
         var types = new List<string> { "bos", "eos", "unk", "sep", "pad", "cls", "mask" };
         // What tokenizer_config.json names each special token; the template reading below may rename some.
@@ -45,13 +45,13 @@ static class HfSpecialTokens
         if (config is { } tc)
             foreach (var type in types)
             {
-                if (HfVocabulary.Member(tc, $"add_{type}_token") is { ValueKind: JsonValueKind.True or JsonValueKind.False } flag)
+                if (HfJson.Member(tc, $"add_{type}_token") is { ValueKind: JsonValueKind.True or JsonValueKind.False } flag)
                     add[type] = flag.GetBoolean();
                 if (contents.GetValueOrDefault(type) is { } text)
                     Set(type, added.Values.OrderBy(t => t.Id).FirstOrDefault(t => t.Content == text)?.Id);
             }
         foreach (var type in types)
-            if (HfVocabulary.Member(modelConfig, $"{type}_token_id") is { ValueKind: JsonValueKind.Number } n && n.TryGetInt32(out int id) && id >= 0)
+            if (HfJson.Member(modelConfig, $"{type}_token_id") is { ValueKind: JsonValueKind.Number } n && n.TryGetInt32(out int id) && id >= 0)
                 Set(type, id);
 
         foreach (var (type, id) in ids) entries.Add(new(Prefix + IdKeys[type], GgufValue.UInt32((uint)id)));
@@ -61,10 +61,10 @@ static class HfSpecialTokens
     }
 
     /// <summary>A special token in tokenizer_config.json: a string, or an AddedToken object with "content".</summary>
-    internal static string? Content(JsonElement config, string key) => HfVocabulary.Member(config, key) switch
+    internal static string? Content(JsonElement config, string key) => HfJson.Member(config, key) switch
     {
         { ValueKind: JsonValueKind.String } s => s.GetString(),
-        { ValueKind: JsonValueKind.Object } o when HfVocabulary.Member(o, "content") is { ValueKind: JsonValueKind.String } c => c.GetString(),
+        { ValueKind: JsonValueKind.Object } o when HfJson.Member(o, "content") is { ValueKind: JsonValueKind.String } c => c.GetString(),
         _ => null,
     };
 
@@ -76,11 +76,11 @@ static class HfSpecialTokens
     static void ReadPostProcessor(JsonElement tokenizer, bool hasConfig, Dictionary<string, string?> contents, List<string> types,
         OrderedDictionary<string, bool> add)
     {
-        if (HfVocabulary.Member(tokenizer, "post_processor") is not { ValueKind: JsonValueKind.Object } post) return;
-        var processors = HfVocabulary.Member(post, "processors") is { ValueKind: JsonValueKind.Array } list ? [.. list.EnumerateArray()] : new[] { post };
+        if (HfJson.Member(tokenizer, "post_processor") is not { ValueKind: JsonValueKind.Object } post) return;
+        var processors = HfJson.Member(post, "processors") is { ValueKind: JsonValueKind.Array } list ? [.. list.EnumerateArray()] : new[] { post };
         foreach (var processor in processors)
         {
-            var type = HfVocabulary.Member(processor, "type") is { ValueKind: JsonValueKind.String } t ? t.GetString() : null;
+            var type = HfJson.Member(processor, "type") is { ValueKind: JsonValueKind.String } t ? t.GetString() : null;
             if (type == "RobertaProcessing")
             {
                 add["bos"] = add["eos"] = add["sep"] = true;
@@ -127,15 +127,15 @@ static class HfSpecialTokens
     }
 
     static List<JsonElement> Items(JsonElement processor, string name) =>
-        HfVocabulary.Member(processor, name) is { ValueKind: JsonValueKind.Array } a ? [.. a.EnumerateArray()] : [];
+        HfJson.Member(processor, name) is { ValueKind: JsonValueKind.Array } a ? [.. a.EnumerateArray()] : [];
 
     static string? SpecialId(JsonElement item) => PieceId(item, "SpecialToken");
 
     static string? SequenceId(JsonElement item) => PieceId(item, "Sequence");
 
     static string? PieceId(JsonElement item, string kind) =>
-        HfVocabulary.Member(item, kind) is { ValueKind: JsonValueKind.Object } piece
-        && HfVocabulary.Member(piece, "id") is { ValueKind: JsonValueKind.String } id ? id.GetString() : null;
+        HfJson.Member(item, kind) is { ValueKind: JsonValueKind.Object } piece
+        && HfJson.Member(piece, "id") is { ValueKind: JsonValueKind.String } id ? id.GetString() : null;
 
     /// <summary>
     /// The chat templates: chat_template.jinja (with additional_chat_templates/*.jinja as named templates), else
@@ -157,12 +157,12 @@ static class HfSpecialTokens
                 foreach (var file in Directory.GetFiles(extra, "*.jinja").Order(StringComparer.Ordinal))
                     named.Add((Path.GetFileNameWithoutExtension(file), File.ReadAllText(file)));
         }
-        else if (config is { } c && HfVocabulary.Member(c, "chat_template") is { } value)
+        else if (config is { } c && HfJson.Member(c, "chat_template") is { } value)
             fallback = ReadTemplates(Path.Combine(folder, "tokenizer_config.json"), value, named);
         else if (Path.Combine(folder, "chat_template.json") is var jsonPath && File.Exists(jsonPath))
         {
             using var document = FormatJson.ReadFile(jsonPath, "chat_template.json");
-            if (HfVocabulary.Member(document.RootElement, "chat_template") is { } stored)
+            if (HfJson.Member(document.RootElement, "chat_template") is { } stored)
                 fallback = ReadTemplates(jsonPath, stored, named);
         }
 
@@ -187,8 +187,8 @@ static class HfSpecialTokens
         string? fallback = null;
         foreach (var item in value.EnumerateArray())
         {
-            if (HfVocabulary.Member(item, "name") is not { ValueKind: JsonValueKind.String } name
-                || HfVocabulary.Member(item, "template") is not { ValueKind: JsonValueKind.String } template)
+            if (HfJson.Member(item, "name") is not { ValueKind: JsonValueKind.String } name
+                || HfJson.Member(item, "template") is not { ValueKind: JsonValueKind.String } template)
                 throw new AgoraFormatException(path, "chat_template list entries must be objects with string 'name' and 'template'");
             if (name.GetString() == "default") fallback = template.GetString();
             else named.Add((name.GetString()!, template.GetString()!));

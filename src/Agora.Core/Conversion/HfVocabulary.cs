@@ -5,6 +5,7 @@ using Agora.Formats.Checkpoint;
 using Agora.Formats.Gguf;
 using Agora.Tokenization;
 using Agora.Tokenization.Gguf;
+using static Agora.Conversion.HfJson;
 
 namespace Agora.Conversion;
 
@@ -27,7 +28,7 @@ static partial class HfVocabulary
     const string Prefix = "tokenizer.ggml.";
 
     /// <summary>A token of tokenizer.json's added_tokens (or tokenizer_config.json's added_tokens_decoder).</summary>
-    internal sealed record AddedToken(int Id, string Content, bool Special);
+    internal sealed record HfAddedToken(int Id, string Content, bool Special);
 
     /// <param name="vocabSize">config.json's vocab_size: the rows of the embedding, which the token list must fill.</param>
     /// <param name="modelConfig">config.json, for the special token ids it gives.</param>
@@ -96,7 +97,7 @@ static partial class HfVocabulary
     /// Byte-level tokens and types as llama.cpp's get_vocab_base gives them: added tokens are control when special or
     /// when they look special (<c>&lt;|…|&gt;</c> and the like), else user-defined with '▁' spelled as a space.
     /// </summary>
-    static (string[] Tokens, int[] Types) ByteLevelTokens(Dictionary<int, string> vocab, Dictionary<int, AddedToken> added, int vocabSize)
+    static (string[] Tokens, int[] Types) ByteLevelTokens(Dictionary<int, string> vocab, Dictionary<int, HfAddedToken> added, int vocabSize)
     {
         var tokens = new string[vocabSize];
         var types = new int[vocabSize];
@@ -127,7 +128,7 @@ static partial class HfVocabulary
     /// score below all of those.
     /// </summary>
     static (string[] Tokens, float[] Scores, int[] Types) SentencePieceTokens(Dictionary<int, string> vocab,
-        Dictionary<int, AddedToken> added, List<(string Left, string Right)> merges, int vocabSize, HashSet<int> namedSpecial)
+        Dictionary<int, HfAddedToken> added, List<(string Left, string Right)> merges, int vocabSize, HashSet<int> namedSpecial)
     {
         var rank = new Dictionary<string, int>(merges.Count, StringComparer.Ordinal);
         for (int r = 0; r < merges.Count; r++) rank.TryAdd(merges[r].Left + merges[r].Right, r);
@@ -197,7 +198,7 @@ static partial class HfVocabulary
     /// Ids of the tokens tokenizer_config.json names (bos, eos, unk, sep, pad, cls, mask and its additional special
     /// tokens): transformers' all_special_ids, which llama.cpp's LlamaHfVocab makes control tokens.
     /// </summary>
-    static HashSet<int> NamedSpecialIds(JsonElement? config, Dictionary<int, string> vocab, Dictionary<int, AddedToken> added)
+    static HashSet<int> NamedSpecialIds(JsonElement? config, Dictionary<int, string> vocab, Dictionary<int, HfAddedToken> added)
     {
         var ids = new HashSet<int>();
         if (config is not { } c) return ids;
@@ -264,9 +265,9 @@ static partial class HfVocabulary
     }
 
     /// <summary>tokenizer.json's added tokens, then those only tokenizer_config.json's added_tokens_decoder lists (transformers merges both).</summary>
-    static Dictionary<int, AddedToken> ReadAddedTokens(string path, JsonElement root, string configPath, JsonElement? config)
+    static Dictionary<int, HfAddedToken> ReadAddedTokens(string path, JsonElement root, string configPath, JsonElement? config)
     {
-        var added = new Dictionary<int, AddedToken>();
+        var added = new Dictionary<int, HfAddedToken>();
         if (Member(root, "added_tokens") is { } list)
         {
             if (list.ValueKind != JsonValueKind.Array) throw new AgoraFormatException(path, "'added_tokens' is not a list");
@@ -287,34 +288,12 @@ static partial class HfVocabulary
         return added;
     }
 
-    static AddedToken ReadAddedToken(string path, JsonElement t, string where, int? id)
+    static HfAddedToken ReadAddedToken(string path, JsonElement t, string where, int? id)
     {
         if (t.ValueKind != JsonValueKind.Object) throw new AgoraFormatException(path, $"{where} is not an object");
         int tokenId = id ?? (Member(t, "id") is { ValueKind: JsonValueKind.Number } n && n.TryGetInt32(out int v) && v >= 0 ? v
             : throw new AgoraFormatException(path, $"{where} has no token id"));
         var content = String(path, t, "content") is { Length: > 0 } s ? s : throw new AgoraFormatException(path, $"{where} has no content");
-        return new AddedToken(tokenId, content, Bool(t, "special"));
+        return new HfAddedToken(tokenId, content, Bool(t, "special"));
     }
-
-    // ---- JSON helpers: absent and null are alike, as in Python's dict.get ----
-
-    internal static JsonElement? Member(JsonElement obj, string name) =>
-        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
-
-    static JsonElement Object(string path, JsonElement e, string what) =>
-        e.ValueKind == JsonValueKind.Object ? e : throw new AgoraFormatException(path, $"{what} is not a JSON object");
-
-    static string? String(string path, JsonElement obj, string name) => Member(obj, name) switch
-    {
-        null => null,
-        { ValueKind: JsonValueKind.String } s => s.GetString(),
-        var other => throw new AgoraFormatException(path, $"'{name}' is {other.Value.GetRawText()}, not a string"),
-    };
-
-    static bool Bool(JsonElement obj, string name, bool fallback = false) => Member(obj, name) switch
-    {
-        { ValueKind: JsonValueKind.True } => true,
-        { ValueKind: JsonValueKind.False } => false,
-        _ => fallback,
-    };
 }
