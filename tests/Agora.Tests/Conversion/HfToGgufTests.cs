@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Agora.Conversion;
 using Agora.Formats.Checkpoint;
 using Agora.Formats.Gguf;
+using Agora.Formats.Safetensors;
 using Agora.Inference;
 using Agora.Models;
 using Agora.Templates;
@@ -147,6 +148,36 @@ public class HfToGgufTests
         foreach (var (x, y) in a.Tensors.Zip(b.Tensors))
             Assert.True(a.TensorData(x).SequenceEqual(b.TensorData(y)), $"{y.Name}: bytes differ");
         Assert.All(result.Tensors, t => Assert.Equal(GgmlType.F32, t.From));
+    }
+
+    /// <summary>Sharded weights are taken shard by shard (shards by file name), each shard's tensors by name, as the converter takes them.</summary>
+    [Fact]
+    public void ShardsAreTakenInTheConvertersOrder()
+    {
+        using var variant = new TokenizedHfVariant("llama-a", _ => { });
+        File.Delete(Path.Combine(variant.Folder, "model.safetensors"));
+        using (var source = SafetensorsFile.Open(Path.Combine(Fixtures.Require("models", "llama-a", "hf"), "model.safetensors")))
+        {
+            // Layer 1 and the final norm in the first shard, everything else in the second.
+            var map = source.Tensors.ToDictionary(t => t.Name,
+                t => t.Name.StartsWith("model.layers.1.") || t.Name == "model.norm.weight" ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors");
+            foreach (var shard in map.Values.Distinct())
+            {
+                var writer = new SafetensorsWriter();
+                foreach (var t in source.Tensors.Where(t => map[t.Name] == shard).Reverse()) writer.Add(source, t);
+                writer.Write(Path.Combine(variant.Folder, shard));
+            }
+            SafetensorsIndex.Write(Path.Combine(variant.Folder, SafetensorsIndex.FileName), map, source.Tensors.Sum(t => t.ByteSize));
+        }
+        using var output = new TempFile();
+        ModelQuantizer.Quantize(variant.Folder, output.Path, QuantizationScheme.F32, threads: 2);
+
+        using var expected = GgufFile.Open(Fixtures.Require("models", "llama-a", "model-f32.gguf"));
+        using var converted = GgufFile.Open(output.Path);
+        var firstShard = expected.Tensors.Where(t => t.Name.StartsWith("blk.1.") || t.Name == "output_norm.weight");
+        Assert.Equal([.. firstShard, .. expected.Tensors.Except(firstShard)], converted.Tensors.Select(t => expected.FindTensor(t.Name)));
+        foreach (var t in converted.Tensors)
+            Assert.True(expected.TensorData(expected.FindTensor(t.Name)!).SequenceEqual(converted.TensorData(t)), $"{t.Name}: bytes differ");
     }
 
     [Fact]
