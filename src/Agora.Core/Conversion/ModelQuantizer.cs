@@ -27,9 +27,6 @@ public sealed record QuantizationResult(string Output, QuantizationScheme Scheme
 /// </summary>
 public static unsafe class ModelQuantizer
 {
-    /// <summary>The version of the quantized block formats (ggml's GGML_QNT_VERSION) that llama.cpp records.</summary>
-    const uint QuantizationVersion = 2;
-
     /// <param name="threads">Threads converting rows; 0 for one per core.</param>
     /// <param name="onTensor">Called as each tensor has been written.</param>
     public static QuantizationResult Quantize(string input, string output, QuantizationScheme scheme, int threads = 0,
@@ -48,7 +45,7 @@ public static unsafe class ModelQuantizer
         var writer = new GgufWriter(gguf.Version);
         foreach (var (key, value) in gguf.Metadata)
             if (!key.StartsWith("split.", StringComparison.Ordinal)) writer.Add(key, value);
-        writer.Set("general.quantization_version", GgufValue.UInt32(QuantizationVersion));
+        writer.Set("general.quantization_version", GgufValue.UInt32(GgufWriter.QuantizationVersion));
         writer.Set("general.file_type", GgufValue.UInt32(scheme.FileType));
 
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
