@@ -74,10 +74,12 @@ public static partial class ModelExport
             var tensor = Target(source, name);
             if (tensor.Shape.Length != 2 || tensor.Shape[0] != delta.Out || tensor.Shape[1] != delta.In)
                 throw new AgoraException($"'{name}': the update is [{delta.Out}, {delta.In}], but {source.Path} has the weight as [{string.Join(", ", tensor.Shape)}]");
+            if (tensor.ElementCount > Array.MaxLength || tensor.ByteSize > int.MaxValue)
+                throw new AgoraException($"'{name}' of {source.Path} holds {tensor.ElementCount} values, too many to merge in one piece");
         }
         return Export(source, deltas.Keys.ToHashSet(StringComparer.Ordinal), tensor =>
         {
-            var values = new float[checked((int)tensor.ElementCount)];
+            var values = new float[tensor.ElementCount];
             // The whole tensor is one run of rows, each a whole number of blocks: one call decodes it.
             Quants.Dequantize(tensor.Type, tensor.Data, values);
             deltas[tensor.Name].MergeInto(values);
