@@ -12,9 +12,9 @@ namespace Agora.Conversion;
 /// <param name="SourceType">The element type of the stored rows.</param>
 /// <param name="SourceBytes">The size of the stored tensor.</param>
 /// <param name="Data">The address of the stored tensor, valid while its file is open; asked for only when written.</param>
-/// <param name="Gather">Null when stored in output order; else, as for <see cref="TensorRowEncoder.Stored"/>, the stored unit of each output unit.</param>
+/// <param name="RowOrder">Null when stored in output order; else, as for <see cref="RowEncoder.Reordered"/>, the output unit of each stored unit.</param>
 public sealed record GgufLayoutTensor(string Name, long[] Shape, GgmlType Type, GgmlType SourceType, long SourceBytes,
-    Func<nint> Data, int[]? Gather = null)
+    Func<nint> Data, int[]? RowOrder = null)
 {
     public long ElementCount => Shape.Aggregate(1L, (n, d) => n * d);
 }

@@ -33,7 +33,7 @@ public static unsafe class HfToGguf
         metadata.AddRange(HfModelMetadata.General(checkpoint.Path, config.Architecture, raw.RootElement, tensors.Sum(t => t.ElementCount)));
         metadata.AddRange(HfModelMetadata.HyperParameters(config, hf, raw.RootElement, fileType));
         metadata.AddRange(HfVocabulary.Metadata(checkpoint.Path, config.Architecture, hf.VocabSize, raw.RootElement));
-        metadata.Add(new("general.quantization_version", GgufValue.UInt32(ModelQuantizer.QuantizationVersion)));
+        metadata.Add(new("general.quantization_version", GgufValue.UInt32(GgufWriter.QuantizationVersion)));
         return new GgufLayout(3, metadata, tensors);
     }
 
@@ -64,7 +64,7 @@ public static unsafe class HfToGguf
                 throw new AgoraFormatException(checkpoint.Path, $"tensor '{t.SourceName}' is {t.Type}; only F32, F16 and BF16 weights convert");
             var tensor = t;
             var layout = new GgufLayoutTensor(name, [.. t.Shape.Reverse()], GgmlType.F32, t.Type, t.ByteSize, () => (nint)tensor.Pointer,
-                Gather(checkpoint.Path, config, t));
+                RowOrder(checkpoint.Path, config, t));
             tensors.Add(layout);
             // The converter these GGUF files come from writes BLOOM's tied embedding again as the output matrix.
             if (config.Architecture == ModelArchitecture.Bloom && name == "token_embd.weight" && !hasHead)
@@ -86,8 +86,8 @@ public static unsafe class HfToGguf
             .ThenBy(t => t.SourceName, StringComparer.Ordinal);
     }
 
-    /// <summary>For LLaMA's q/k projections and BLOOM's fused QKV, the Hugging Face row holding each GGUF row; null for the rest.</summary>
-    static int[]? Gather(string path, ModelConfig config, CheckpointTensor t)
+    /// <summary>For LLaMA's q/k projections and BLOOM's fused QKV, the GGUF row of each Hugging Face row; null for the rest.</summary>
+    static int[]? RowOrder(string path, ModelConfig config, CheckpointTensor t)
     {
         bool llama = config.Architecture == ModelArchitecture.Llama;
         bool q = llama && t.Name.Contains(".self_attn.q_proj.", StringComparison.Ordinal);
@@ -95,8 +95,7 @@ public static unsafe class HfToGguf
         bool qkv = config.Architecture == ModelArchitecture.Bloom && t.Name.Contains(".self_attention.query_key_value.", StringComparison.Ordinal);
         if (!(q || k || qkv)) return null;
         long rows = t.Shape[0];
-        var map = qkv ? GgufRowOrder.BloomQkv(path, t.Name, rows, config.HeadCount)
+        return qkv ? GgufRowOrder.BloomQkv(path, t.Name, rows, config.HeadCount)
             : GgufRowOrder.Rope(path, t.Name, rows, q ? config.HeadCount : config.KvHeadCount);
-        return TensorRowEncoder.Invert(map);
     }
 }

@@ -20,7 +20,7 @@ public sealed record QuantizationResult(string Output, QuantizationScheme Scheme
 /// Writes a quantized (or plain F32/F16/BF16) GGUF copy of a model, as llama.cpp's <c>llama-quantize</c> does without
 /// an importance matrix: all metadata copied (tokenizer and chat template included), <c>general.file_type</c> and
 /// <c>general.quantization_version</c> set, each tensor's type chosen by <see cref="TensorTypeRules"/>, and its rows
-/// decoded to float32 and encoded with ggml's reference quantizers (<see cref="TensorRowEncoder"/>). The input is a
+/// decoded to float32 and encoded with ggml's reference quantizers (<see cref="RowEncoder"/>). The input is a
 /// GGUF file, whose tensors keep their names and row order (quantization works row by row, so llama.cpp's permuted
 /// rows need no undoing), or a Hugging Face folder, laid out first as llama.cpp's converter lays it out
 /// (<see cref="HfToGguf"/>) and encoded straight from its weights. Each tensor is converted in bounded chunks while
@@ -28,9 +28,6 @@ public sealed record QuantizationResult(string Output, QuantizationScheme Scheme
 /// </summary>
 public static class ModelQuantizer
 {
-    /// <summary>The version of the quantized block formats (ggml's GGML_QNT_VERSION) that llama.cpp records.</summary>
-    internal const uint QuantizationVersion = 2;
-
     /// <param name="threads">Threads converting rows; 0 for one per core.</param>
     /// <param name="onTensor">Called as each tensor has been written.</param>
     public static QuantizationResult Quantize(string input, string output, QuantizationScheme scheme, int threads = 0,
@@ -48,7 +45,7 @@ public static class ModelQuantizer
         var writer = new GgufWriter(layout.Version);
         foreach (var (key, value) in layout.Metadata)
             if (!key.StartsWith("split.", StringComparison.Ordinal)) writer.Add(key, value);
-        writer.Set("general.quantization_version", GgufValue.UInt32(QuantizationVersion));
+        writer.Set("general.quantization_version", GgufValue.UInt32(GgufWriter.QuantizationVersion));
         writer.Set("general.file_type", GgufValue.UInt32(scheme.FileType));
 
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
@@ -58,7 +55,7 @@ public static class ModelQuantizer
             var t = tensors[i];
             var to = types[i];
             var report = new QuantizedTensor(t.Name, t.Shape, t.SourceType, to, t.SourceBytes, GgmlTypeInfo.ByteSize(to, t.ElementCount));
-            if (!Quants.CanDequantize(t.SourceType) && (to != t.SourceType || t.Gather != null))
+            if (!Quants.CanDequantize(t.SourceType) && (to != t.SourceType || t.RowOrder != null))
                 throw new AgoraException($"{input}: tensor '{t.Name}' is {t.SourceType}, which Agora cannot re-quantize");
             writer.AddTensor(t.Name, to, t.Shape, stream =>
             {
@@ -85,15 +82,14 @@ public static class ModelQuantizer
     static unsafe void Write(string input, GgufLayoutTensor t, GgmlType to, Stream stream, ParallelOptions options)
     {
         var data = t.Data();
-        if (to == t.SourceType && t.Gather == null)
+        if (to == t.SourceType && t.RowOrder == null)
         {
             new UnmanagedMemoryStream((byte*)data, t.SourceBytes).CopyTo(stream, 1 << 20);
             return;
         }
         int rowLength = checked((int)t.Shape[0]);
-        long elements = t.ElementCount;
-        long rows = rowLength == 0 ? 0 : elements / rowLength;
-        TensorRowEncoder.Write(stream, to, rowLength, rows, TensorRowEncoder.Stored(data, t.SourceType, elements, rowLength, t.Gather),
-            options, input, t.Name);
+        long rows = rowLength == 0 ? 0 : t.ElementCount / rowLength;
+        var source = RowEncoder.Reordered(RowEncoder.Stored(data, t.SourceType), t.RowOrder, t.ElementCount, rowLength);
+        RowEncoder.Write(stream, to, rows, rowLength, source, options, input, t.Name);
     }
 }
