@@ -22,8 +22,12 @@ static class HfSpecialTokens
     };
 
     /// <param name="tokenCount">Ids at or beyond it are skipped, as llama.cpp skips them.</param>
+    /// <param name="readerAddsBos">
+    /// Whether llama.cpp adds BOS to this vocabulary when the file does not say. Then a tokenizer that adds none gets
+    /// add_bos_token false (gguf-py writes nothing), so that the file tokenizes as tokenizer.json does.
+    /// </param>
     public static void Add(List<KeyValuePair<string, GgufValue>> entries, string folder, JsonElement tokenizer, JsonElement? config,
-        Dictionary<int, HfVocabulary.HfAddedToken> added, JsonElement modelConfig, int tokenCount)
+        Dictionary<int, HfVocabulary.HfAddedToken> added, JsonElement modelConfig, int tokenCount, bool readerAddsBos)
     {
         var types = new List<string> { "bos", "eos", "unk", "sep", "pad", "cls", "mask" };
         // What tokenizer_config.json names each special token; the template reading below may rename some.
@@ -50,6 +54,7 @@ static class HfSpecialTokens
                 if (contents.GetValueOrDefault(type) is { } text)
                     Set(type, added.Values.OrderBy(t => t.Id).FirstOrDefault(t => t.Content == text)?.Id);
             }
+        if (readerAddsBos) add.TryAdd("bos", false);
         foreach (var type in types)
             if (HfJson.Member(modelConfig, $"{type}_token_id") is { ValueKind: JsonValueKind.Number } n && n.TryGetInt32(out int id) && id >= 0)
                 Set(type, id);

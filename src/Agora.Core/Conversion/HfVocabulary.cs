@@ -15,7 +15,7 @@ namespace Agora.Conversion;
 /// <list type="bullet">
 /// <item>byte-level BPE (GPT-2, Llama 3, Qwen, SmolLM, BLOOM) becomes model "gpt2": one token per id up to the
 /// config's vocab_size (missing ids as <c>[PAD{id}]</c>, unused), added tokens control or user-defined, the merges,
-/// and the pre-tokenizer named by hashing the tokenization of a test text (<see cref="LlamaCppPreTokenizerHashes"/>);</item>
+/// and the pre-tokenizer named by what it does (<see cref="HfPreTokenizerName"/>);</item>
 /// <item>SentencePiece-style BPE with byte fallback (Llama 2, TinyLlama, Mistral) becomes model "llama", with
 /// <c>&lt;0xXX&gt;</c> tokens as bytes and scores.</item>
 /// </list>
@@ -64,10 +64,12 @@ static partial class HfVocabulary
         bool sentencePiece = Bool(model, "byte_fallback") && Member(root, "decoder") is { } decoder
             && decoder.ValueKind == JsonValueKind.Object && String(path, decoder, "type") == "Sequence";
         int tokenCount;
+        bool readerAddsBos; // what llama.cpp does for this vocabulary when the file does not say
         if (sentencePiece)
         {
             var (tokens, scores, types) = SentencePieceTokens(vocab, added, merges, vocabSize, NamedSpecialIds(config, vocab, added));
             tokenCount = tokens.Length;
+            readerAddsBos = true;
             // Without a Prepend normalizer or a prepending Metaspace, tokenizer.json puts no '▁' in front of the text;
             // llama.cpp's default for a "llama" vocabulary is to put one, so say so (llama.cpp's converter does not).
             if (!config.HasValue || !config.Value.TryGetProperty("add_prefix_space", out _))
@@ -82,14 +84,16 @@ static partial class HfVocabulary
         {
             var (tokens, types) = ByteLevelTokens(vocab, added, vocabSize);
             tokenCount = tokens.Length;
+            var pre = HfPreTokenizerName.Of(path, root, model);
+            readerAddsBos = LlamaCppPreTokenizers.Get(pre).AddBos;
             Add(Prefix + "model", GgufValue.String("gpt2"));
-            Add(Prefix + "pre", GgufValue.String(PreTokenizer(folder, path, root, model)));
+            Add(Prefix + "pre", GgufValue.String(pre));
             Add(Prefix + "tokens", GgufValue.StringArray(tokens));
             Add(Prefix + "token_type", GgufValue.Int32Array(types));
             // Spaces inside a merge's parts (tokenizers since 0.20 allow them) are spelled as GPT-2's byte alphabet does.
             Add(Prefix + "merges", GgufValue.StringArray(merges.Select(m => $"{m.Left.Replace(' ', 'Ġ')} {m.Right.Replace(' ', 'Ġ')}")));
         }
-        HfSpecialTokens.Add(entries, folder, root, config, added, modelConfig, tokenCount);
+        HfSpecialTokens.Add(entries, folder, root, config, added, modelConfig, tokenCount, readerAddsBos);
         return entries;
     }
 
@@ -152,29 +156,6 @@ static partial class HfVocabulary
         }
         return (tokens, scores, types);
     }
-
-    /// <summary>
-    /// The pre-tokenizer name llama.cpp would write. A tokenizer whose hash llama.cpp does not list is refused as
-    /// llama.cpp refuses it, except the plain GPT-2 byte-level one (no normalizer, GPT-2's split pattern): that one is
-    /// exactly llama.cpp's "gpt-2" whatever its vocabulary.
-    /// </summary>
-    static string PreTokenizer(string folder, string path, JsonElement root, JsonElement model)
-    {
-        var hash = LlamaCppPreTokenizerHashes.Hash(Tokenizer.FromFolder(folder));
-        var name = LlamaCppPreTokenizerHashes.Name(hash) ?? (IsPlainGpt2(path, root, model) ? "gpt-2"
-            : throw new AgoraFormatException(path, $"llama.cpp does not recognise this BPE pre-tokenizer (its test-text hash {hash} is not in llama.cpp's list), so it cannot be named in GGUF"));
-        try { LlamaCppPreTokenizers.Get(name); }
-        catch (AgoraException)
-        {
-            throw new AgoraFormatException(path, $"llama.cpp recognises this tokenizer as pre-tokenizer '{name}', which Agora's GGUF tokenizer cannot run");
-        }
-        return name;
-    }
-
-    static bool IsPlainGpt2(string path, JsonElement root, JsonElement model) =>
-        Member(root, "normalizer") == null && !Bool(model, "ignore_merges")
-        && Member(root, "pre_tokenizer") is { ValueKind: JsonValueKind.Object } pre && String(path, pre, "type") == "ByteLevel"
-        && !Bool(pre, "add_prefix_space") && Bool(pre, "use_regex", fallback: true);
 
     /// <summary>Whether the tokenizer puts '▁' before the text: a Prepend normalizer, or a Metaspace pre-tokenizer that prepends.</summary>
     static bool PrependsSpace(JsonElement root)

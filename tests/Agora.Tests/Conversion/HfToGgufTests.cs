@@ -9,6 +9,7 @@ using Agora.Models;
 using Agora.Templates;
 using Agora.Tensors;
 using Agora.Tensors.Quantization;
+using Agora.Tests.Adapters;
 using Agora.Tests.Cli;
 using Agora.Tests.Models;
 using Agora.Tokenization;
@@ -258,32 +259,42 @@ public class HfToGgufTests
 
     // ---- vocabularies of real model families (tokenizer fixtures) ----
 
+    /// <summary>A tokenizer folder's vocabulary alone (as a Llama model's), written as a GGUF file and read back.</summary>
+    static GgufFile VocabularyFile(string folder, int vocabSize)
+    {
+        using var config = JsonDocument.Parse("{}");
+        var writer = new GgufWriter();
+        foreach (var (key, value) in HfVocabulary.Metadata(folder, ModelArchitecture.Llama, vocabSize, config.RootElement))
+            writer.Add(key, value);
+        using var output = new TempFile();
+        writer.Write(output.Path);
+        return GgufFile.Open(output.Path);
+    }
+
     /// <summary>
-    /// A tokenizer folder's vocabulary alone, written as a GGUF file and read back by Agora's llama.cpp-rules tokenizer,
-    /// against the Hugging Face ids of its test cases (with special tokens). Returns the texts that tokenize differently.
+    /// A tokenizer fixture's vocabulary through Agora's llama.cpp-rules tokenizer, against the Hugging Face ids of its
+    /// test cases (with special tokens). Returns the texts that tokenize differently.
     /// </summary>
     static List<string> VocabularyMismatches(string family, out GgufFile file)
     {
         var folder = Fixtures.Require("tokenizers", family);
-        var hf = Tokenizer.FromFolder(folder);
-        using var config = JsonDocument.Parse("{}");
-        var writer = new GgufWriter();
-        foreach (var (key, value) in HfVocabulary.Metadata(folder, ModelArchitecture.Llama, hf.VocabSize, config.RootElement))
-            writer.Add(key, value);
-        using var output = new TempFile();
-        writer.Write(output.Path);
-        file = GgufFile.Open(output.Path);
+        file = VocabularyFile(folder, Tokenizer.FromFolder(folder).VocabSize);
         ITokenizer gguf = GgufTokenizerLoader.Load(file);
-        using var cases = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "cases.json")));
         var mismatches = new List<string>();
-        foreach (var c in cases.RootElement.GetProperty("cases").EnumerateArray())
-        {
-            var text = c.GetProperty("text").GetString()!;
-            var expected = c.GetProperty("ids_with_special").EnumerateArray().Select(e => e.GetInt32());
+        foreach (var (text, expected) in Cases(family))
             if (!gguf.Encode(text).SequenceEqual(expected)) mismatches.Add(text);
-        }
-        Assert.True(cases.RootElement.GetProperty("cases").GetArrayLength() > 30);
         return mismatches;
+    }
+
+    /// <summary>The texts of a tokenizer fixture's cases with their Hugging Face ids (special tokens added).</summary>
+    static List<(string Text, int[] Ids)> Cases(string family)
+    {
+        using var cases = JsonDocument.Parse(File.ReadAllText(Fixtures.Require("tokenizers", family, "cases.json")));
+        var list = cases.RootElement.GetProperty("cases").EnumerateArray()
+            .Select(c => (c.GetProperty("text").GetString()!, c.GetProperty("ids_with_special").EnumerateArray().Select(e => e.GetInt32()).ToArray()))
+            .ToList();
+        Assert.True(list.Count > 30);
+        return list;
     }
 
     /// <summary>
@@ -303,17 +314,17 @@ public class HfToGgufTests
     }
 
     /// <summary>
-    /// Byte-level vocabularies get llama.cpp's pre-tokenizer name from the hash of their test-text ids. Each family
-    /// has one case that llama.cpp's own rules tokenize differently, and so does the converted file: Qwen's vocabulary
-    /// holds a normal "&lt;/s&gt;" token that llama.cpp treats as control by its name; this Llama 3 tokenizer adds no
-    /// BOS, which hashes as Smaug's, whose llama.cpp pre-tokenizer does not take whole-word tokens before merging.
+    /// Byte-level vocabularies get the llama.cpp pre-tokenizer that splits as theirs does. Llama 3's regex with
+    /// ignore_merges is llama-bpe, and its file tokenizes every case as tokenizer.json does. Qwen3's regex is qwen2's,
+    /// with one case that llama.cpp's own rules tokenize differently, and so does the converted file: Qwen's vocabulary
+    /// holds a normal "&lt;/s&gt;" token that llama.cpp treats as control by its name.
     /// </summary>
     [Theory]
-    [InlineData("qwen3", "qwen2", "<s> </s> <unk>")]
-    [InlineData("llama3", "smaug-bpe", "Tiếng Việt có dấu")]
-    public void ByteLevelVocabulariesAreNamedByTheirHash(string family, string pre, string llamaCppQuirk)
+    [InlineData("qwen3", "qwen2", new[] { "<s> </s> <unk>" })]
+    [InlineData("llama3", "llama-bpe", new string[0])]
+    public void ByteLevelVocabulariesAreNamedByTheirSplits(string family, string pre, string[] llamaCppQuirks)
     {
-        Assert.Equal(new[] { llamaCppQuirk }, VocabularyMismatches(family, out var file));
+        Assert.Equal(llamaCppQuirks, VocabularyMismatches(family, out var file));
         using (file)
         {
             Assert.Equal("gpt2", file.GetString("tokenizer.ggml.model"));
@@ -322,14 +333,89 @@ public class HfToGgufTests
         }
     }
 
-    [Fact]
-    public void PreTokenizerHashIsLlamaCpps()
+    /// <summary>Texts whose words the families' splits cut differently (digit runs, contractions, scripts, punctuation, line breaks).</summary>
+    static readonly string[] SplitProbes =
+    [
+        "1 12 123 1234 12345 3.14159", "I'VE he's THEY'RE we'Ll", "ÉCOLE École naïve e\u0301", "日本語とカタカナ、中文。한국어",
+        "x.y,z!?… (a|b) [c] {d}", "a\n\nb\r\n  c  \t d   ", "foo_bar-baz/qux::quux()", "@user #tag $5 100% a+b=c",
+    ];
+
+    /// <summary>
+    /// Each pre-tokenizer family of the naming table, put on Llama 3's vocabulary: named as llama.cpp's converter names
+    /// that family, and the converted file tokenizes the cases and the texts that tell splits apart exactly as the
+    /// tokenizer.json does (Agora's Hugging Face tokenizer): the name stands for what the tokenizer does. Texts beyond
+    /// the BMP are left out: Agora's Hugging Face tokenizer runs Split regexes on UTF-16 units, where an astral symbol is
+    /// no \p{S} (DeepSeek-V3's " ?[\p{P}\p{S}]+"); the real Hugging Face ids of the Llama 3 and Qwen3 fixtures above
+    /// cover such texts.
+    /// </summary>
+    [Theory]
+    [InlineData("gpt-2", false, """{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true}""")]
+    [InlineData("gpt-2", false, """
+        {"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"},"behavior":"Isolated","invert":false},
+        {"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":false}]}
+        """)]
+    [InlineData("llama-bpe", true, null)]
+    [InlineData("smaug-bpe", false, null)]
+    [InlineData("qwen2", false, """
+        {"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},"behavior":"Isolated","invert":false},
+        {"type":"ByteLevel","add_prefix_space":false,"trim_offsets":false,"use_regex":false}]}
+        """)]
+    [InlineData("deepseek-v3", false, """
+        {"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"\\p{N}{1,3}"},"behavior":"Isolated","invert":false},
+        {"type":"Split","pattern":{"Regex":"[一-龥぀-ゟ゠-ヿ]+"},"behavior":"Isolated","invert":false},
+        {"type":"Split","pattern":{"Regex":"[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"},"behavior":"Isolated","invert":false},
+        {"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":false}]}
+        """)]
+    [InlineData("starcoder", false, """
+        {"type":"Sequence","pretokenizers":[{"type":"Digits","individual_digits":true},{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true}]}
+        """)]
+    public void PreTokenizerFamiliesAreNamedByWhatTheyDo(string name, bool ignoreMerges, string? preTokenizer)
     {
-        var hash = LlamaCppPreTokenizerHashes.Hash(Tokenizer.FromFolder(Fixtures.Require("tokenizers", "qwen3")));
-        Assert.Equal("e636dc30a262dcc0d8c323492e32ae2b70728f4df7dfe9737d9f920a282b8aea", hash);
-        Assert.Equal("qwen2", LlamaCppPreTokenizerHashes.Name(hash));
-        // A hash llama.cpp lists twice takes its last name.
-        Assert.Equal("olmo", LlamaCppPreTokenizerHashes.Name("b6dc8df998e1cfbdc4eac8243701a65afe638679230920b50d6f17d81c098166"));
+        using var folder = Llama3VocabularyWith(preTokenizer, ignoreMerges);
+        var hf = Tokenizer.FromFolder(folder.Path);
+        using var file = VocabularyFile(folder.Path, hf.VocabSize);
+        Assert.Equal(name, file.GetString("tokenizer.ggml.pre"));
+        AssertTokenizesAlike(hf, file);
+    }
+
+    /// <summary>
+    /// BLOOM's split, " ?[^(\s|[.,!?…。，、।۔،])]+", is named bloom. For Oniguruma its inner [...] is a nested class, a
+    /// union, which Agora's Hugging Face tokenizer does not compile; the same set spelled flat stands in for it there.
+    /// </summary>
+    [Fact]
+    public void BloomSplitIsNamedBloom()
+    {
+        const string split = """
+            {"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"REGEX"},"behavior":"Isolated","invert":false},
+            {"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":false}]}
+            """;
+        using var folder = Llama3VocabularyWith(split.Replace("REGEX", @" ?[^(\\s|[.,!?…。，、।۔،])]+"), ignoreMerges: false);
+        using var flat = Llama3VocabularyWith(split.Replace("REGEX", @" ?[^(\\s|.,!?…。，、।۔،)]+"), ignoreMerges: false);
+        var hf = Tokenizer.FromFolder(flat.Path);
+        using var file = VocabularyFile(folder.Path, hf.VocabSize);
+        Assert.Equal("bloom", file.GetString("tokenizer.ggml.pre"));
+        AssertTokenizesAlike(hf, file);
+    }
+
+    /// <summary>The Llama 3 fixture's tokenizer with another pre-tokenizer (null: its own) and ignore_merges, in a new folder.</summary>
+    static TempFolder Llama3VocabularyWith(string? preTokenizer, bool ignoreMerges)
+    {
+        var folder = new TempFolder();
+        var source = Fixtures.Require("tokenizers", "llama3");
+        var tokenizer = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "tokenizer.json")))!;
+        if (preTokenizer != null) tokenizer["pre_tokenizer"] = JsonNode.Parse(preTokenizer);
+        tokenizer["model"]!["ignore_merges"] = ignoreMerges;
+        File.WriteAllText(Path.Combine(folder.Path, "tokenizer.json"), tokenizer.ToJsonString());
+        File.Copy(Path.Combine(source, "tokenizer_config.json"), Path.Combine(folder.Path, "tokenizer_config.json"));
+        return folder;
+    }
+
+    /// <summary>The Llama 3 cases' texts and <see cref="SplitProbes"/> within the BMP tokenize alike through both.</summary>
+    static void AssertTokenizesAlike(Tokenizer hf, GgufFile file)
+    {
+        ITokenizer gguf = GgufTokenizerLoader.Load(file);
+        foreach (var text in Cases("llama3").Select(c => c.Text).Concat(SplitProbes).Where(t => !t.Any(char.IsSurrogate)))
+            Assert.True(hf.Encode(text).SequenceEqual(gguf.Encode(text)), $"'{text}' tokenizes differently");
     }
 
     // ---- the CLI and bad folders ----
@@ -360,7 +446,10 @@ public class HfToGgufTests
 
     [Theory]
     [InlineData("wordpiece", "only BPE tokenizers convert")]
-    [InlineData("unknown-pre", "llama.cpp does not recognise this BPE pre-tokenizer")]
+    [InlineData("unknown-pre", @"splits with the regex '\p{N}{1,2}', which Agora knows from no llama.cpp pre-tokenizer")]
+    [InlineData("lowercase", "normalizer Lowercase has no counterpart")]
+    [InlineData("prefix-space", "puts a space before the text (add_prefix_space)")]
+    [InlineData("ignore-merges", "no llama.cpp pre-tokenizer splits with [")]
     [InlineData("missing", "no tokenizer.json")]
     public void UnsupportedTokenizerIsRefusedWithoutOutput(string change, string message)
     {
@@ -374,6 +463,9 @@ public class HfToGgufTests
                 {"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"\\p{N}{1,2}"},"behavior":"Isolated","invert":false},
                 {"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true}]}
                 """);
+        if (change == "lowercase") tokenizer["normalizer"] = JsonNode.Parse("""{"type":"Lowercase"}""");
+        if (change == "prefix-space") tokenizer["pre_tokenizer"]!["add_prefix_space"] = true;
+        if (change == "ignore-merges") tokenizer["model"]!["ignore_merges"] = true;
         if (change != "missing") File.WriteAllText(path, tokenizer.ToJsonString());
 
         using var output = new TempFile();
