@@ -43,15 +43,8 @@ static class OnigurumaRegex
             }
             else if (c == '[')
             {
-                int depth = 0, j = i;
-                for (; j < p.Length; j++)
-                {
-                    if (p[j] == '\\') { j++; continue; }
-                    if (p[j] == '[') depth++;
-                    else if (p[j] == ']' && j > i + 1 && !(j == i + 2 && p[i + 1] == '^') && --depth == 0) break;
-                }
-                j = Math.Min(j + 1, p.Length);
-                sb.Append(p, i, j - i); i = j; lastAtom = atom;
+                i = AppendClass(p, i, sb);
+                lastAtom = atom;
             }
             else if (c == '(')
             {
@@ -83,5 +76,46 @@ static class OnigurumaRegex
             else { sb.Append(c); i++; lastAtom = atom; }
         }
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Copies the character class opening at <paramref name="start"/> and returns the index after it. Oniguruma nests
+    /// classes (BLOOM's <c>[^(\s|[.,!?…])]</c>); .NET reads an inner '[' as a literal, so an inner class is
+    /// flattened into its parent, which is the same set since inner classes are unions.
+    /// </summary>
+    static int AppendClass(string p, int start, StringBuilder sb)
+    {
+        int depth = 0, i = start;
+        while (i < p.Length)
+        {
+            char c = p[i];
+            if (c == '\\' && i + 1 < p.Length)
+            {
+                sb.Append(p, i, 2);
+                i += 2;
+                continue;
+            }
+            if (c == '[')
+            {
+                depth++;
+                if (depth == 1) sb.Append(c);
+                else if (i + 1 < p.Length && p[i + 1] == '^')
+                    throw new ArgumentException($"the pattern /{p}/ nests a negated class, which has no .NET equivalent");
+                i++;
+                if (i < p.Length && p[i] == '^' && depth == 1) sb.Append(p[i++]);
+                // A ']' first in a class is a literal.
+                if (i < p.Length && p[i] == ']') { sb.Append(@"\]"); i++; }
+                continue;
+            }
+            if (c == ']')
+            {
+                i++;
+                if (--depth == 0) { sb.Append(c); return i; }
+                continue;
+            }
+            sb.Append(c);
+            i++;
+        }
+        return i;
     }
 }

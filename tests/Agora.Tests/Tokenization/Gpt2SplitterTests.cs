@@ -81,4 +81,24 @@ public class Gpt2SplitterTests
     [InlineData(@"a+?b", @"a+?b")]
     public void Possessive_quantifiers_become_atomic_groups(string oniguruma, string dotnet) =>
         Assert.Equal(dotnet, OnigurumaRegex.Translate(oniguruma));
+
+    [Theory]
+    [InlineData(@" ?[^(\s|[.,!?…。，、।۔،])]+", @" ?[^(\s|.,!?…。，、।۔،)]+")]
+    [InlineData(@"[a[b-d]e]", @"[ab-de]")]
+    [InlineData(@"[[\]]x]", @"[\]x]")]
+    [InlineData(@"[\[a]", @"[\[a]")]
+    public void Nested_classes_are_flattened(string oniguruma, string dotnet) =>
+        Assert.Equal(dotnet, OnigurumaRegex.Translate(oniguruma));
+
+    [Fact]
+    // The class also holds "(", "|" and ")" literally, so BLOOM never puts them in a split.
+    public void Blooms_real_split_pattern_compiles_and_splits_as_oniguruma_does()
+    {
+        var regex = OnigurumaRegex.Create(@" ?[^(\s|[.,!?…。，、।۔،])]+");
+        Assert.Equal(["Hello", " world", "yes", "no"], regex.Matches("Hello, world. (yes|no)").Select(m => m.Value));
+    }
+
+    [Fact]
+    public void A_nested_negated_class_is_refused() =>
+        Assert.Throws<ArgumentException>(() => OnigurumaRegex.Translate("[a[^b]]"));
 }
