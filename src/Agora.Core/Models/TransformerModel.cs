@@ -32,11 +32,15 @@ public abstract unsafe class TransformerModel
 
     /// <summary>
     /// Builds the model of <paramref name="checkpoint"/>'s architecture. <paramref name="deltas"/> are low-rank updates
-    /// keyed by the Hugging Face name of the weight they change (<c>model.layers.0.self_attn.q_proj.weight</c>):
-    /// applied at every step, or, with <paramref name="mergeDeltas"/>, folded once into float32 copies of those weights.
+    /// keyed by the Hugging Face name of the weight they change (<c>model.layers.0.self_attn.q_proj.weight</c>), in
+    /// Hugging Face row order: applied at every step, or, with <paramref name="mergeDeltas"/>, folded once into float32
+    /// copies of those weights. <paramref name="rowOrder"/> <see cref="WeightRowOrder.AsStored"/> reads llama.cpp's
+    /// re-ordered tensors in place rather than copying them (for inference; the outputs are the same); training needs
+    /// the default.
     /// </summary>
-    public static TransformerModel Load(Checkpoint checkpoint, IReadOnlyDictionary<string, LowRankDelta>? deltas = null, bool mergeDeltas = false) =>
-        Load(new WeightLoader(checkpoint, deltas, mergeDeltas), checkpoint);
+    public static TransformerModel Load(Checkpoint checkpoint, IReadOnlyDictionary<string, LowRankDelta>? deltas = null, bool mergeDeltas = false,
+        WeightRowOrder rowOrder = WeightRowOrder.HuggingFace) =>
+        Load(new WeightLoader(checkpoint, deltas, mergeDeltas, rowOrder: rowOrder), checkpoint);
 
     /// <summary>The model with every weight an owned float32 copy, for training them all (Agora.Training).</summary>
     internal static TransformerModel LoadOwned(Checkpoint checkpoint) => Load(new WeightLoader(checkpoint, null, false, ownWeights: true), checkpoint);
@@ -52,7 +56,6 @@ public abstract unsafe class TransformerModel
         loader.Finish();
         return model;
     }
-
 
     /// <summary>Scratch for passes over up to <paramref name="tokens"/> tokens in a sequence of up to <paramref name="contextLength"/>.</summary>
     internal ForwardBuffers CreateBuffers(int tokens, int contextLength)
