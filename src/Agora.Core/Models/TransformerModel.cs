@@ -76,8 +76,9 @@ public abstract unsafe class TransformerModel
     /// <summary>
     /// Runs <paramref name="tokens"/> (at positions start, start + 1, …) through the model, storing their keys and
     /// values in <paramref name="cache"/> (which must already hold positions 0..start − 1 and have room for the rest),
-    /// and writes logits for the last token, or for every token when <paramref name="logits"/> holds
-    /// tokens × VocabSize values. Inputs are trusted: the session checks them.
+    /// and writes logits for the last token, for every token when <paramref name="logits"/> holds
+    /// tokens × VocabSize values, or for none when it is empty (a pass before a prompt's last). Inputs are trusted:
+    /// the session checks them.
     /// </summary>
     internal abstract void Forward(ReadOnlySpan<int> tokens, int start, KvCache cache, ForwardBuffers buffers, Span<float> logits);
 
@@ -96,11 +97,12 @@ public abstract unsafe class TransformerModel
     }
 
     /// <summary>
-    /// The output head over the final hidden states [tokens, hidden]: every row when logits has room for all,
-    /// else the last row only (normalising just what is needed).
+    /// The output head over the final hidden states [tokens, hidden]: every row when logits has room for all, none
+    /// when it is empty, else the last row only (normalising just what is needed).
     /// </summary>
     private protected void Head(Span<float> hidden, int tokens, ForwardBuffers buffers, Span<float> logits)
     {
+        if (logits.IsEmpty) return;
         int dim = Config.HiddenSize;
         int rows = logits.Length == tokens * VocabSize ? tokens : 1;
         var last = hidden.Slice((tokens - rows) * dim, rows * dim);
