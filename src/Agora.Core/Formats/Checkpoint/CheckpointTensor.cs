@@ -52,8 +52,9 @@ public sealed unsafe class CheckpointTensor
     }
 
     /// <summary>
-    /// For each Hugging Face row, the stored row holding it; null when the file keeps Hugging Face order. A format
-    /// error when the config's head counts do not split the rows.
+    /// For each Hugging Face row, the stored row holding it (rows are the outermost dimension; a vector's rows are its
+    /// elements); null when the file keeps Hugging Face order. Models and writers follow the stored order with it. A
+    /// format error when the config's head counts do not split the rows.
     /// </summary>
     public int[]? StoredRows => _storedRows?.Value;
 
