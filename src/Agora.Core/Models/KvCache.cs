@@ -39,6 +39,8 @@ public sealed unsafe class KvCache
 
     ~KvCache()
     {
+        // A constructor that threw leaves nothing to free (and the finalizer still runs).
+        if (_keys is null || _values is null) return;
         for (int l = 0; l < _keys.Length; l++)
         {
             NativeMemory.Free(_keys[l]);
