@@ -5,22 +5,23 @@ using Agora.Conversion;
 namespace Agora.Cli.Commands;
 
 /// <summary>
-/// <c>agora quantize IN OUT --type Q4_K_M [-t N]</c>: a quantized copy of a GGUF model with llama.cpp's per-tensor
-/// mixture, printing each tensor's type change and size, then the totals and the time taken.
+/// <c>agora quantize IN OUT --type Q4_K_M [-t N]</c>: a quantized (or plain F32/F16/BF16) GGUF copy of a GGUF model
+/// or a Hugging Face folder (converted as llama.cpp's converter converts it) with llama.cpp's per-tensor mixture,
+/// printing each tensor's type change and size, then the totals and the time taken.
 /// </summary>
 public static class QuantizeCommand
 {
     public static Command Create(Terminal terminal)
     {
-        var input = new Argument<string>("IN") { Description = "The GGUF model to quantize" };
+        var input = new Argument<string>("IN") { Description = "The GGUF model, or Hugging Face folder, to quantize" };
         var output = new Argument<string>("OUT") { Description = "The GGUF file to write (replaced only when complete)" };
         var type = new Option<string>("--type")
         {
-            Description = $"The mixture: {string.Join(", ", QuantizationScheme.All.Select(s => s.Name))}",
+            Description = $"The mixture: {string.Join(", ", QuantizationScheme.All.Select(s => s.Name))}; or a plain {string.Join(", ", QuantizationScheme.Plain.Select(s => s.Name))} conversion",
             Required = true,
         };
         var threads = new Option<int>("--threads", "-t") { Description = "Threads (default: one per core)" };
-        var command = new Command("quantize", "Write a quantized copy of a GGUF model, choosing tensor types as llama.cpp does")
+        var command = new Command("quantize", "Write a quantized GGUF copy of a GGUF model or a Hugging Face folder, choosing tensor types as llama.cpp does")
         {
             input, output, type, threads,
         };

@@ -148,7 +148,7 @@ public static partial class ModelExport
         {
             var info = gguf.FindTensor(tensor.SourceName)!;
             if (replaced.Contains(tensor.Name))
-                writer.AddTensor(info.Name, info.Type, info.Shape, stream => Encode(stream, tensor, info.Type, values(tensor), options));
+                writer.AddTensor(info.Name, info.Type, info.Shape, stream => Encode(stream, source, tensor, info.Type, values(tensor), options));
             else
                 writer.AddTensor(gguf, info);
         }
@@ -184,7 +184,7 @@ public static partial class ModelExport
             {
                 var tensor = byFileName[info.Name];
                 if (replaced.Contains(tensor.Name))
-                    writer.Add(info.Name, info.DType, info.Shape, info.ByteSize, stream => Encode(stream, tensor, tensor.Type, values(tensor), options));
+                    writer.Add(info.Name, info.DType, info.Shape, info.ByteSize, stream => Encode(stream, source, tensor, tensor.Type, values(tensor), options));
                 else
                     writer.Add(set.FileOf(info), info);
                 weightMap.Add(info.Name, fileName);
@@ -266,25 +266,12 @@ public static partial class ModelExport
     /// Encodes a replaced tensor as <paramref name="type"/> in the file's row order: a re-ordered tensor's Hugging Face
     /// rows are scattered back to the file rows that <see cref="CheckpointTensor.StoredRows"/> says held them.
     /// </summary>
-    static void Encode(Stream stream, CheckpointTensor tensor, GgmlType type, float[] values, ParallelOptions options)
+    static void Encode(Stream stream, Checkpoint source, CheckpointTensor tensor, GgmlType type, float[] values, ParallelOptions options)
     {
         int rowLength = tensor.Shape.Length == 0 ? 1 : checked((int)tensor.Shape[^1]);
         long rows = rowLength == 0 ? 0 : values.Length / rowLength;
-        var order = tensor.StoredRows;
-        if (order == null)
-        {
-            RowEncoder.Write(stream, type, rows, rowLength, (row, row32) => values.AsSpan((int)(row * rowLength), rowLength).CopyTo(row32), options);
-            return;
-        }
-        var hfRowAt = new int[order.Length];
-        for (int hf = 0; hf < order.Length; hf++) hfRowAt[order[hf]] = hf;
-        // A re-ordered row is a whole encoded row of a matrix, or one element of a vector (a bias).
-        int unit = values.Length / order.Length, perRow = rowLength / unit;
-        RowEncoder.Write(stream, type, rows, rowLength, (row, row32) =>
-        {
-            int firstUnit = (int)row * perRow;
-            for (int u = 0; u < perRow; u++)
-                values.AsSpan(hfRowAt[firstUnit + u] * unit, unit).CopyTo(row32.Slice(u * unit, unit));
-        }, options);
+        RowSource runs = (index, run) => values.AsSpan(checked((int)(index * run.Length)), run.Length).CopyTo(run);
+        RowEncoder.Write(stream, type, rows, rowLength, RowEncoder.Reordered(runs, tensor.StoredRows, values.Length, rowLength),
+            options, source.Path, tensor.Name);
     }
 }

@@ -17,15 +17,16 @@ public sealed record QuantizationResult(string Output, QuantizationScheme Scheme
 }
 
 /// <summary>
-/// Writes a quantized copy of a GGUF model, as llama.cpp's <c>llama-quantize</c> does without an importance matrix:
-/// all metadata copied (tokenizer and chat template included), <c>general.file_type</c> and
+/// Writes a quantized (or plain F32/F16/BF16) GGUF copy of a model, as llama.cpp's <c>llama-quantize</c> does without
+/// an importance matrix: all metadata copied (tokenizer and chat template included), <c>general.file_type</c> and
 /// <c>general.quantization_version</c> set, each tensor's type chosen by <see cref="TensorTypeRules"/>, and its rows
-/// decoded to float32 and encoded with ggml's reference quantizers (<see cref="Quants.Quantize"/>). Tensors keep
-/// their GGUF names and row order: quantization works row by row, so llama.cpp's permuted rows need no undoing.
-/// Each tensor is converted in bounded chunks while the file is written, so memory stays small; the file appears
-/// only when complete.
+/// decoded to float32 and encoded with ggml's reference quantizers (<see cref="RowEncoder"/>). The input is a
+/// GGUF file, whose tensors keep their names and row order (quantization works row by row, so llama.cpp's permuted
+/// rows need no undoing), or a Hugging Face folder, laid out first as llama.cpp's converter lays it out
+/// (<see cref="HfToGguf"/>) and encoded straight from its weights. Each tensor is converted in bounded chunks while
+/// the file is written, so memory stays small; the file appears only when complete.
 /// </summary>
-public static unsafe class ModelQuantizer
+public static class ModelQuantizer
 {
     /// <param name="threads">Threads converting rows; 0 for one per core.</param>
     /// <param name="onTensor">Called as each tensor has been written.</param>
@@ -36,42 +37,29 @@ public static unsafe class ModelQuantizer
         CheckOutput(output);
         var clock = Stopwatch.StartNew();
         using var checkpoint = Checkpoint.Open(input);
-        var gguf = checkpoint.Gguf ?? throw new AgoraException(
-            $"{input}: quantize reads GGUF files; convert the Hugging Face folder to GGUF first (llama.cpp's convert_hf_to_gguf.py), then quantize that file");
         var config = checkpoint.Config; // refuses an architecture Agora cannot run before any work is done
+        var layout = checkpoint.Gguf is { } gguf ? GgufLayout.Of(gguf) : HfToGguf.Layout(checkpoint, scheme.FileType);
 
-        var infos = gguf.Tensors;
-        var types = TensorTypeRules.Choose(scheme, config, [.. infos.Select(t => (t.Name, t.Type, t.Shape))]);
-        var writer = new GgufWriter(gguf.Version);
-        foreach (var (key, value) in gguf.Metadata)
+        var tensors = layout.Tensors;
+        var types = TensorTypeRules.Choose(scheme, config, [.. tensors.Select(t => (t.Name, t.Type, t.Shape))]);
+        var writer = new GgufWriter(layout.Version);
+        foreach (var (key, value) in layout.Metadata)
             if (!key.StartsWith("split.", StringComparison.Ordinal)) writer.Add(key, value);
         writer.Set("general.quantization_version", GgufValue.UInt32(GgufWriter.QuantizationVersion));
         writer.Set("general.file_type", GgufValue.UInt32(scheme.FileType));
 
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
-        var written = new List<QuantizedTensor>(infos.Count);
-        for (int i = 0; i < infos.Count; i++)
+        var written = new List<QuantizedTensor>(tensors.Count);
+        for (int i = 0; i < tensors.Count; i++)
         {
-            var info = infos[i];
+            var t = tensors[i];
             var to = types[i];
-            var report = new QuantizedTensor(info.Name, info.Shape, info.Type, to, info.ByteSize, GgmlTypeInfo.ByteSize(to, info.ElementCount));
-            GgufWriter.TensorDataWriter convert;
-            if (to == info.Type)
+            var report = new QuantizedTensor(t.Name, t.Shape, t.SourceType, to, t.SourceBytes, GgmlTypeInfo.ByteSize(to, t.ElementCount));
+            if (!Quants.CanDequantize(t.SourceType) && (to != t.SourceType || t.RowOrder != null))
+                throw new AgoraException($"{input}: tensor '{t.Name}' is {t.SourceType}, which Agora cannot re-quantize");
+            writer.AddTensor(t.Name, to, t.Shape, stream =>
             {
-                long size = info.ByteSize;
-                nint source = (nint)gguf.TensorPointer(info);
-                convert = stream => new UnmanagedMemoryStream((byte*)source, size).CopyTo(stream, 1 << 20);
-            }
-            else
-            {
-                if (!Quants.CanDequantize(info.Type))
-                    throw new AgoraException($"{input}: tensor '{info.Name}' is {info.Type}, which Agora cannot re-quantize");
-                nint source = (nint)gguf.TensorPointer(info);
-                convert = stream => Convert(input, info, (byte*)source, to, stream, options);
-            }
-            writer.AddTensor(info.Name, to, info.Shape, stream =>
-            {
-                convert(stream);
+                Write(input, t, to, stream, options);
                 written.Add(report);
                 onTensor?.Invoke(report);
             });
@@ -90,19 +78,18 @@ public static unsafe class ModelQuantizer
         if (folder != null && !Directory.Exists(folder)) throw new AgoraException($"{output}: the folder {folder} does not exist");
     }
 
-    /// <summary>Decodes each row to float32 and encodes it as <paramref name="to"/>.</summary>
-    static void Convert(string path, GgufTensorInfo info, byte* source, GgmlType to, Stream stream, ParallelOptions options)
+    /// <summary>Copies a tensor that keeps its type and order; otherwise encodes its rows as <paramref name="to"/>.</summary>
+    static unsafe void Write(string input, GgufLayoutTensor t, GgmlType to, Stream stream, ParallelOptions options)
     {
-        int rowLength = checked((int)info.Shape[0]);
-        long rows = rowLength == 0 ? 0 : info.ElementCount / rowLength;
-        long fromRow = GgmlTypeInfo.ByteSize(info.Type, rowLength);
-        nint src = (nint)source;
-        RowEncoder.Write(stream, to, rows, rowLength, (row, values) =>
+        var data = t.Data();
+        if (to == t.SourceType && t.RowOrder == null)
         {
-            Quants.Dequantize(info.Type, new ReadOnlySpan<byte>((byte*)src + row * fromRow, (int)fromRow), values);
-            foreach (float v in values)
-                if (!float.IsFinite(v))
-                    throw new AgoraFormatException(path, $"tensor '{info.Name}' row {row} holds {v}; it cannot be quantized");
-        }, options);
+            new UnmanagedMemoryStream((byte*)data, t.SourceBytes).CopyTo(stream, 1 << 20);
+            return;
+        }
+        int rowLength = checked((int)t.Shape[0]);
+        long rows = rowLength == 0 ? 0 : t.ElementCount / rowLength;
+        var source = RowEncoder.Reordered(RowEncoder.Stored(data, t.SourceType), t.RowOrder, t.ElementCount, rowLength);
+        RowEncoder.Write(stream, to, rows, rowLength, source, options, input, t.Name);
     }
 }

@@ -9,7 +9,8 @@ namespace Agora.Conversion;
 /// (llama_tensor_get_type, without an importance matrix or overrides) for the schemes Agora writes: vectors, norms
 /// and non-weights keep their type; the output head (and a tied embedding) gets Q6_K unless the scheme is Q8_0;
 /// Q4_K_M/Q5_K_M give Q6_K to the attention-value (or fused QKV) and FFN-down weights of the layers that "use more
-/// bits"; a type whose block does not divide the row length falls back as llama.cpp falls back.
+/// bits"; a type whose block does not divide the row length falls back as llama.cpp falls back. The plain F32, F16
+/// and BF16 conversions give every matrix their type, as llama.cpp does for non-quantized targets.
 /// </summary>
 public static partial class TensorTypeRules
 {
@@ -24,9 +25,9 @@ public static partial class TensorTypeRules
         for (int i = 0; i < tensors.Count; i++)
         {
             var (name, type, shape) = tensors[i];
-            types[i] = AllowsQuantization(name, shape)
-                ? Fallback(name, Preferred(scheme, name, shape[0], tied, valueTensors, config.LayerCount, is70B), shape[0])
-                : type;
+            types[i] = !AllowsQuantization(name, shape) ? type
+                : !scheme.IsQuantized ? scheme.DefaultType
+                : Fallback(name, Preferred(scheme, name, shape[0], tied, valueTensors, config.LayerCount, is70B), shape[0]);
         }
         return types;
     }

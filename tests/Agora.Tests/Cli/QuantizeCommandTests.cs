@@ -43,7 +43,6 @@ public class QuantizeCommandTests
         CliRunner.AssertCleanFailure(CliRunner.Run("quantize", LlamaGguf, folder.File("missing/out.gguf"), "--type", "Q8_0"), "does not exist");
         CliRunner.AssertCleanFailure(CliRunner.Run("quantize", folder.File("absent.gguf"), output, "--type", "Q8_0"), "absent.gguf");
         CliRunner.AssertCleanFailure(CliRunner.Run("quantize", corrupt, output, "--type", "Q8_0"), "corrupt.gguf");
-        CliRunner.AssertCleanFailure(CliRunner.Run("quantize", Fixtures.Require("models", "llama-a", "hf"), output, "--type", "Q8_0"), "convert");
         CliRunner.AssertCleanFailure(CliRunner.Run("quantize", LlamaGguf, folder.Path, "--type", "Q8_0"), "is a folder");
         Assert.Equal([corrupt], Directory.GetFiles(folder.Path));
     }

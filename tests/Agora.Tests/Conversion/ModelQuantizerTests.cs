@@ -134,16 +134,6 @@ public class ModelQuantizerTests
     }
 
     [Fact]
-    public void HuggingFaceFoldersAreSentToConversionFirst()
-    {
-        using var output = new TempFile();
-        var error = Assert.Throws<AgoraException>(() =>
-            ModelQuantizer.Quantize(Fixtures.Require("models", "llama-a", "hf"), output.Path, QuantizationScheme.Q8_0));
-        Assert.Contains("convert", error.Message);
-        Assert.False(File.Exists(output.Path));
-    }
-
-    [Fact]
     public void NonFiniteWeightsAreRefusedWithoutOutput()
     {
         var source = Fixtures.Require("models", "llama-a", "model-f32.gguf");

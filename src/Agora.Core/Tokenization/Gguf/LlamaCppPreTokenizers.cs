@@ -29,10 +29,10 @@ public static class LlamaCppPreTokenizers
     const string Llama3 = LlamaCppPreTokenizer.Llama3Pattern;
     const string Contractions = @"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
     const string Qwen2 = LlamaCppPreTokenizer.Qwen2Pattern;
-    const string Bloom = @" ?[^(\s|.,!?\u2026\u3002\uFF0C\u3001\u0964\u06D4\u060C)]+";
-    const string Cjk = @"[\u4E00-\u9FA5\u3040-\u309F\u30A0-\u30FF]+";
+    internal const string Bloom = @" ?[^(\s|.,!?\u2026\u3002\uFF0C\u3001\u0964\u06D4\u060C)]+";
+    internal const string Cjk = @"[\u4E00-\u9FA5\u3040-\u309F\u30A0-\u30FF]+";
     const string DeepSeekCjk = @"[\u4E00-\u9FA5\u0800-\u4E00\uAC00-\uD7FF]+";
-    const string DeepSeek3Words =
+    internal const string DeepSeek3Words =
         @"[!""#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
     const string Gpt4o =
         @"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+" + Contractions + "?" +
