@@ -2,7 +2,8 @@ namespace Agora.Adapters;
 
 /// <summary>
 /// One low-rank update of a linear layer (LoRA): y += Scale · B(A x), with A [Rank, In] and B [Out, Rank] row-major
-/// float32, both in Hugging Face row order. Scale already folds in alpha/r (or alpha/√r) and the user's scale.
+/// float32, both in Hugging Face row order (a model holding a weight's rows in another order applies
+/// <see cref="WithRowsMoved"/>). Scale already folds in alpha/r (or alpha/√r) and the user's scale.
 /// </summary>
 public sealed class LowRankDelta
 {
@@ -25,5 +26,24 @@ public sealed class LowRankDelta
         In = inFeatures;
         Out = outFeatures;
         Scale = scale;
+    }
+
+    /// <summary>
+    /// The same update for a weight that holds this one's output row r at row <paramref name="rowOf"/>[r]: B's rows
+    /// moved there (a new array), A shared.
+    /// </summary>
+    public LowRankDelta WithRowsMoved(IReadOnlyList<int> rowOf)
+    {
+        if (rowOf.Count != Out) throw new ArgumentException($"{rowOf.Count} row positions for {Out} rows", nameof(rowOf));
+        var b = new float[B.Length];
+        var taken = new bool[Out];
+        for (int row = 0; row < Out; row++)
+        {
+            int to = rowOf[row];
+            if ((uint)to >= (uint)Out || taken[to]) throw new ArgumentException($"the row positions are not a permutation of 0..{Out - 1}", nameof(rowOf));
+            taken[to] = true;
+            B.AsSpan(row * Rank, Rank).CopyTo(b.AsSpan(to * Rank, Rank));
+        }
+        return new LowRankDelta(A, b, Rank, In, Out, Scale);
     }
 }

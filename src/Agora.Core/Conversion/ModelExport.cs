@@ -264,14 +264,14 @@ public static partial class ModelExport
 
     /// <summary>
     /// Encodes a replaced tensor as <paramref name="type"/> in the file's row order: a re-ordered tensor's Hugging Face
-    /// rows are scattered back to the file rows that <see cref="CheckpointTensor.FileRowOrder"/> says held them.
+    /// rows are scattered back to the file rows that <see cref="CheckpointTensor.StoredRows"/> says held them.
     /// </summary>
     static void Encode(Stream stream, Checkpoint source, CheckpointTensor tensor, GgmlType type, float[] values, ParallelOptions options)
     {
         int rowLength = tensor.Shape.Length == 0 ? 1 : checked((int)tensor.Shape[^1]);
         long rows = rowLength == 0 ? 0 : values.Length / rowLength;
         RowSource runs = (index, run) => values.AsSpan(checked((int)(index * run.Length)), run.Length).CopyTo(run);
-        RowEncoder.Write(stream, type, rows, rowLength, RowEncoder.Reordered(runs, tensor.FileRowOrder(), values.Length, rowLength),
+        RowEncoder.Write(stream, type, rows, rowLength, RowEncoder.Reordered(runs, tensor.StoredRows, values.Length, rowLength),
             options, source.Path, tensor.Name);
     }
 }

@@ -9,6 +9,12 @@ namespace Agora.Inference;
 /// </summary>
 public sealed class InferenceSession : ITokenSession
 {
+    /// <summary>
+    /// The most tokens one forward pass takes: a longer prompt runs in passes of this many, so the scratch, which
+    /// grows with the tokens of a pass (about 100 KB per token for Llama-3.2-1B), stays bounded.
+    /// </summary>
+    public const int MaxPassTokens = 256;
+
     readonly KvCache _cache;
     ForwardBuffers? _buffers;
 
@@ -39,9 +45,18 @@ public sealed class InferenceSession : ITokenSession
                 throw new AgoraException($"token id {id} is outside the vocabulary (0..{VocabSize - 1})");
 
         _cache.Reserve(Position + tokens.Length);
-        if (_buffers == null || _buffers.Tokens < tokens.Length)
-            _buffers = Model.CreateBuffers(tokens.Length, ContextLength);
-        Model.Forward(tokens, Position, _cache, _buffers, logits);
+        int passTokens = Math.Min(tokens.Length, MaxPassTokens);
+        if (_buffers == null || _buffers.Tokens < passTokens)
+            _buffers = Model.CreateBuffers(passTokens, ContextLength);
+        bool everyToken = logits.Length == tokens.Length * VocabSize;
+        for (int done = 0; done < tokens.Length; done += passTokens)
+        {
+            int n = Math.Min(passTokens, tokens.Length - done);
+            // Logits of every token come pass by pass; of the last token, from the last pass only.
+            var passLogits = everyToken ? logits.Slice(done * VocabSize, n * VocabSize)
+                : done + n == tokens.Length ? logits : Span<float>.Empty;
+            Model.Forward(tokens.Slice(done, n), Position + done, _cache, _buffers, passLogits);
+        }
         Position += tokens.Length;
     }
 

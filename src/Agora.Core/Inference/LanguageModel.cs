@@ -71,7 +71,7 @@ public sealed class LanguageModel : IDisposable
             IReadOnlyDictionary<string, LowRankDelta>? deltas = null;
             if (adapters is { Count: > 0 })
                 deltas = LoraAdapter.Combine(adapters.Select(a => (LoraAdapter.Load(a.Path, checkpoint), a.Scale)).ToList());
-            var model = TransformerModel.Load(checkpoint, deltas, mergeAdapters);
+            var model = TransformerModel.Load(checkpoint, deltas, mergeAdapters, WeightRowOrder.AsStored);
             return new LanguageModel(checkpoint, model, TokenizerSource.Load(checkpoint));
         }
         catch

@@ -20,6 +20,8 @@ public sealed class BloomModel : TransformerModel
     readonly Norm _finalNorm;
     readonly LinearLayer _head;
     readonly float[] _slopes;
+    // llama.cpp's files group the fused rows as [all queries, all keys, all values]; read so in place.
+    readonly bool _qkvGrouped;
     readonly LinearLayer[] _linearLayers;
 
     public override IReadOnlyList<LinearLayer> LinearLayers => _linearLayers;
@@ -41,13 +43,15 @@ public sealed class BloomModel : TransformerModel
         Norm LayerNorm(string prefix) => new(weights.Vector(prefix + ".weight", hidden), weights.Vector(prefix + ".bias", hidden));
 
         _embeddingNorm = LayerNorm("transformer.word_embeddings_layernorm");
+        _qkvGrouped = weights.KeepsStored(StoredRowOrder.QkvGrouped,
+            Enumerable.Range(0, c.LayerCount).Select(l => $"transformer.h.{l}.self_attention.query_key_value"));
         _blocks = new Block[c.LayerCount];
         for (int l = 0; l < c.LayerCount; l++)
         {
             var p = $"transformer.h.{l}.";
             _blocks[l] = new Block(
                 LayerNorm(p + "input_layernorm"),
-                weights.Linear(p + "self_attention.query_key_value", hidden, 3 * hidden, bias: true),
+                weights.Linear(p + "self_attention.query_key_value", hidden, 3 * hidden, bias: true, asStored: _qkvGrouped),
                 weights.Linear(p + "self_attention.dense", hidden, hidden, bias: true),
                 LayerNorm(p + "post_attention_layernorm"),
                 weights.Linear(p + "mlp.dense_h_to_4h", hidden, ffn, bias: true),
@@ -83,15 +87,17 @@ public sealed class BloomModel : TransformerModel
             var values = cache.Values(l, end);
             Normalization.LayerNorm(x, b.AttentionNorm.Weight, b.AttentionNorm.Bias, c.NormEpsilon, normed);
             b.QueryKeyValue.Forward(normed, fused, n, rank, wide);
-            // The fused rows are grouped per head as [query, key, value] (Hugging Face's [heads, 3, head_dim]).
+            // The fused rows are grouped per head as [query, key, value] (Hugging Face's [heads, 3, head_dim]), or
+            // as llama.cpp stores them: [query heads, key heads, value heads]. Either way each head's d rows are adjacent.
+            int headStride = _qkvGrouped ? headDim : 3 * headDim, partStride = _qkvGrouped ? hidden : headDim;
             for (int t = 0; t < n; t++)
                 for (int h = 0; h < c.HeadCount; h++)
                 {
-                    var source = fused.Slice(t * 3 * hidden + h * 3 * headDim, 3 * headDim);
+                    var source = fused[(t * 3 * hidden + h * headStride)..];
                     int row = t * hidden + h * headDim;
                     source[..headDim].CopyTo(query.Slice(row, headDim));
-                    source.Slice(headDim, headDim).CopyTo(keys.Slice(start * hidden + row, headDim));
-                    source.Slice(2 * headDim, headDim).CopyTo(values.Slice(start * hidden + row, headDim));
+                    source.Slice(partStride, headDim).CopyTo(keys.Slice(start * hidden + row, headDim));
+                    source.Slice(2 * partStride, headDim).CopyTo(values.Slice(start * hidden + row, headDim));
                 }
             CausalAttention.Compute(query, keys, values, n, start, c.HeadCount, c.HeadCount, headDim, 0, _slopes, buffers.Scores, attention);
             b.AttentionOutput.Forward(attention, normed, n, rank, wide);

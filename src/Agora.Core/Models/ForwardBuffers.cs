@@ -14,8 +14,6 @@ sealed class ForwardBuffers
     /// <summary>Normalised input of a sub-layer, and then that sub-layer's output before the residual add.</summary>
     internal float[] Normed { get; }
     internal float[] Query { get; }
-    internal float[] Key { get; }
-    internal float[] Value { get; }
     /// <summary>Attention output: heads × head dim per token (BLOOM: the fused QKV projection before the split).</summary>
     internal float[] Attention { get; }
     internal float[] Up { get; }
@@ -32,9 +30,7 @@ sealed class ForwardBuffers
         Hidden = new float[tokens * hidden];
         Normed = new float[tokens * hidden];
         Query = new float[tokens * attention];
-        Key = new float[tokens * kv];
-        Value = new float[tokens * kv];
-        Attention = new float[tokens * Math.Max(attention, attention + 2 * kv)];
+        Attention = new float[tokens * (config.Architecture == ModelArchitecture.Bloom ? attention + 2 * kv : attention)];
         Up = new float[tokens * config.IntermediateSize];
         Gate = config.UsesGatedMlp ? new float[tokens * config.IntermediateSize] : [];
         Scores = new float[contextLength];

@@ -5,9 +5,10 @@ namespace Agora.Models;
 
 /// <summary>
 /// The LLaMA family (Llama 1/2/3, Mistral, SmolLM, TinyLlama; Qwen2 adds q/k/v biases): pre-norm blocks with
-/// RMSNorm, rotary position embeddings (rotate-half layout, as Hugging Face computes them), grouped-query causal
-/// attention (Mistral's sliding window where the config has one) and a SwiGLU feed-forward; a final RMSNorm and the
-/// output head (or the embedding, when tied).
+/// RMSNorm, rotary position embeddings (rotate-half layout, as Hugging Face computes them; pairwise on the Q/K rows
+/// of llama.cpp's files when those are read as stored), grouped-query causal attention (Mistral's sliding window
+/// where the config has one) and a SwiGLU feed-forward; a final RMSNorm and the output head (or the embedding, when
+/// tied).
 /// </summary>
 public sealed class LlamaModel : TransformerModel
 {
@@ -18,6 +19,7 @@ public sealed class LlamaModel : TransformerModel
     readonly float[] _finalNorm;
     readonly LinearLayer _head;
     readonly float[] _inverseFrequencies;
+    readonly RopeLayout _ropeLayout;
     readonly LinearLayer[] _linearLayers;
 
     public override IReadOnlyList<LinearLayer> LinearLayers => _linearLayers;
@@ -26,6 +28,8 @@ public sealed class LlamaModel : TransformerModel
     internal IReadOnlyList<Block> Blocks => _blocks;
     internal float[] FinalNormWeight => _finalNorm;
     internal float[] RotaryFrequencies => _inverseFrequencies;
+    /// <summary>Interleaved when the Q/K weights are llama.cpp's paired rows read as stored, else rotate-half (Hugging Face order).</summary>
+    internal RopeLayout RopeLayout => _ropeLayout;
 
     internal LlamaModel(Checkpoint checkpoint, WeightLoader weights)
         : base(checkpoint, weights.Matrix("model.embed_tokens.weight", checkpoint.Config.VocabSize, checkpoint.Config.HiddenSize))
@@ -35,14 +39,20 @@ public sealed class LlamaModel : TransformerModel
         // Qwen2 windows only the layers from max_window_layers on, which the config does not carry here.
         if (c.Architecture == ModelArchitecture.Qwen2 && c.SlidingWindow != null)
             throw new AgoraException($"{checkpoint.Path}: Qwen2 with sliding-window attention (use_sliding_window) is not supported");
+        // llama.cpp's LLaMA files pair each head's rotary halves in adjacent Q/K rows. Rotating adjacent pairs then
+        // gives the rotate-half result permuted alike in q and k within each head, so every q·k (and the attention)
+        // is unchanged: the weights serve as stored. (Partial rotary pairs other elements; those get copies.)
+        bool paired = c.RopeDimensions == c.HeadDim && weights.KeepsStored(StoredRowOrder.RopePairs,
+            Enumerable.Range(0, c.LayerCount).SelectMany(l => new[] { $"model.layers.{l}.self_attn.q_proj", $"model.layers.{l}.self_attn.k_proj" }));
+        _ropeLayout = paired ? RopeLayout.Interleaved : RopeLayout.NeoX;
         _blocks = new Block[c.LayerCount];
         for (int l = 0; l < c.LayerCount; l++)
         {
             var p = $"model.layers.{l}.";
             _blocks[l] = new Block(
                 weights.Vector(p + "input_layernorm.weight", hidden),
-                weights.Linear(p + "self_attn.q_proj", hidden, q, c.QkvBias),
-                weights.Linear(p + "self_attn.k_proj", hidden, kv, c.QkvBias),
+                weights.Linear(p + "self_attn.q_proj", hidden, q, c.QkvBias, asStored: paired),
+                weights.Linear(p + "self_attn.k_proj", hidden, kv, c.QkvBias, asStored: paired),
                 weights.Linear(p + "self_attn.v_proj", hidden, kv, c.QkvBias),
                 weights.Linear(p + "self_attn.o_proj", q, hidden, c.OutputBias),
                 weights.Vector(p + "post_attention_layernorm.weight", hidden),
@@ -97,8 +107,8 @@ public sealed class LlamaModel : TransformerModel
             b.Query.Forward(normed, query, n, rank, wide);
             b.Key.Forward(normed, newKeys, n, rank, wide);
             b.Value.Forward(normed, values.Slice(start * kv, n * kv), n, rank, wide);
-            Rope.Apply(query, n, c.HeadDim, start, _inverseFrequencies, RopeLayout.NeoX);
-            Rope.Apply(newKeys, n, c.HeadDim, start, _inverseFrequencies, RopeLayout.NeoX);
+            Rope.Apply(query, n, c.HeadDim, start, _inverseFrequencies, _ropeLayout);
+            Rope.Apply(newKeys, n, c.HeadDim, start, _inverseFrequencies, _ropeLayout);
             CausalAttention.Compute(query, keys, values, n, start, c.HeadCount, c.KvHeadCount, c.HeadDim, c.SlidingWindow ?? 0, [], buffers.Scores, attention);
             b.AttentionOutput.Forward(attention, normed, n, rank, wide);
             Activations.Add(x, normed, x);

@@ -32,11 +32,15 @@ public abstract unsafe class TransformerModel
 
     /// <summary>
     /// Builds the model of <paramref name="checkpoint"/>'s architecture. <paramref name="deltas"/> are low-rank updates
-    /// keyed by the Hugging Face name of the weight they change (<c>model.layers.0.self_attn.q_proj.weight</c>):
-    /// applied at every step, or, with <paramref name="mergeDeltas"/>, folded once into float32 copies of those weights.
+    /// keyed by the Hugging Face name of the weight they change (<c>model.layers.0.self_attn.q_proj.weight</c>), in
+    /// Hugging Face row order: applied at every step, or, with <paramref name="mergeDeltas"/>, folded once into float32
+    /// copies of those weights. <paramref name="rowOrder"/> <see cref="WeightRowOrder.AsStored"/> reads llama.cpp's
+    /// re-ordered tensors in place rather than copying them (for inference; the outputs are the same); training needs
+    /// the default.
     /// </summary>
-    public static TransformerModel Load(Checkpoint checkpoint, IReadOnlyDictionary<string, LowRankDelta>? deltas = null, bool mergeDeltas = false) =>
-        Load(new WeightLoader(checkpoint, deltas, mergeDeltas), checkpoint);
+    public static TransformerModel Load(Checkpoint checkpoint, IReadOnlyDictionary<string, LowRankDelta>? deltas = null, bool mergeDeltas = false,
+        WeightRowOrder rowOrder = WeightRowOrder.HuggingFace) =>
+        Load(new WeightLoader(checkpoint, deltas, mergeDeltas, rowOrder: rowOrder), checkpoint);
 
     /// <summary>The model with every weight an owned float32 copy, for training them all (Agora.Training).</summary>
     internal static TransformerModel LoadOwned(Checkpoint checkpoint) => Load(new WeightLoader(checkpoint, null, false, ownWeights: true), checkpoint);
@@ -52,7 +56,6 @@ public abstract unsafe class TransformerModel
         loader.Finish();
         return model;
     }
-
 
     /// <summary>Scratch for passes over up to <paramref name="tokens"/> tokens in a sequence of up to <paramref name="contextLength"/>.</summary>
     internal ForwardBuffers CreateBuffers(int tokens, int contextLength)
@@ -73,8 +76,9 @@ public abstract unsafe class TransformerModel
     /// <summary>
     /// Runs <paramref name="tokens"/> (at positions start, start + 1, …) through the model, storing their keys and
     /// values in <paramref name="cache"/> (which must already hold positions 0..start − 1 and have room for the rest),
-    /// and writes logits for the last token, or for every token when <paramref name="logits"/> holds
-    /// tokens × VocabSize values. Inputs are trusted: the session checks them.
+    /// and writes logits for the last token, for every token when <paramref name="logits"/> holds
+    /// tokens × VocabSize values, or for none when it is empty (a pass before a prompt's last). Inputs are trusted:
+    /// the session checks them.
     /// </summary>
     internal abstract void Forward(ReadOnlySpan<int> tokens, int start, KvCache cache, ForwardBuffers buffers, Span<float> logits);
 
@@ -93,11 +97,12 @@ public abstract unsafe class TransformerModel
     }
 
     /// <summary>
-    /// The output head over the final hidden states [tokens, hidden]: every row when logits has room for all,
-    /// else the last row only (normalising just what is needed).
+    /// The output head over the final hidden states [tokens, hidden]: every row when logits has room for all, none
+    /// when it is empty, else the last row only (normalising just what is needed).
     /// </summary>
     private protected void Head(Span<float> hidden, int tokens, ForwardBuffers buffers, Span<float> logits)
     {
+        if (logits.IsEmpty) return;
         int dim = Config.HiddenSize;
         int rows = logits.Length == tokens * VocabSize ? tokens : 1;
         var last = hidden.Slice((tokens - rows) * dim, rows * dim);

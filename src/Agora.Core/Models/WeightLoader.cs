@@ -21,14 +21,19 @@ sealed unsafe class WeightLoader
     readonly IReadOnlyDictionary<string, LowRankDelta> _deltas;
     readonly bool _merge;
     readonly bool _own;
+    readonly bool _asStored;
     readonly Dictionary<string, WeightTable> _tables = new(StringComparer.Ordinal);
     readonly HashSet<string> _attached = new(StringComparer.Ordinal);
 
     /// <param name="ownWeights">Every matrix as an owned float32 copy (training all weights updates them in place).</param>
-    public WeightLoader(Checkpoint checkpoint, IReadOnlyDictionary<string, LowRankDelta>? deltas, bool merge, bool ownWeights = false)
+    /// <param name="rowOrder">Whether the model may read re-ordered tensors as stored (see <see cref="KeepsStored"/>).</param>
+    public WeightLoader(Checkpoint checkpoint, IReadOnlyDictionary<string, LowRankDelta>? deltas, bool merge, bool ownWeights = false,
+        WeightRowOrder rowOrder = WeightRowOrder.HuggingFace)
     {
         if (ownWeights && deltas is { Count: > 0 }) throw new ArgumentException("owned (trainable) weights take no deltas", nameof(deltas));
+        if (ownWeights && rowOrder != WeightRowOrder.HuggingFace) throw new ArgumentException("owned (trainable) weights are in Hugging Face order", nameof(rowOrder));
         _own = ownWeights;
+        _asStored = rowOrder == WeightRowOrder.AsStored;
         _checkpoint = checkpoint;
         _deltas = deltas ?? new Dictionary<string, LowRankDelta>();
         _merge = merge;
@@ -56,18 +61,32 @@ sealed unsafe class WeightLoader
         return values;
     }
 
-    /// <summary>A one-dimensional weight (norm scale, bias) as float32.</summary>
-    public float[] Vector(string name, int length)
+    /// <summary>
+    /// Whether the model may read the linear layers <paramref name="prefixes"/> (weights, and biases where present) as
+    /// the checkpoint stores them, all in <paramref name="order"/>: only when the model was asked to keep stored
+    /// orders and the checkpoint stores every one so. The model's forward pass must then account for the order.
+    /// </summary>
+    public bool KeepsStored(StoredRowOrder order, IEnumerable<string> prefixes) =>
+        _asStored && prefixes.All(p => _checkpoint.Find(p + ".weight")?.StoredOrder == order
+            && (_checkpoint.Find(p + ".bias")?.StoredOrder ?? order) == order);
+
+    /// <summary>A one-dimensional weight (norm scale, bias) as float32; with <paramref name="asStored"/>, in the stored row order.</summary>
+    public float[] Vector(string name, int length, bool asStored = false)
     {
         var tensor = Tensor(name, length);
         var values = new float[length];
-        Quants.Dequantize(tensor.Type, tensor.Data, values);
+        Quants.Dequantize(tensor.Type, asStored ? tensor.StoredData : tensor.Data, values);
         return values;
     }
 
-    /// <summary>The linear layer whose weight is <c>{prefix}.weight</c> [outFeatures, inFeatures], with <c>{prefix}.bias</c> when asked for.</summary>
-    public LinearLayer Linear(string prefix, int inFeatures, int outFeatures, bool bias) =>
-        Linear(Tensor(prefix + ".weight", outFeatures, inFeatures), bias ? Vector(prefix + ".bias", outFeatures) : null);
+    /// <summary>
+    /// The linear layer whose weight is <c>{prefix}.weight</c> [outFeatures, inFeatures], with <c>{prefix}.bias</c> when
+    /// asked for. With <paramref name="asStored"/> (after <see cref="KeepsStored"/> allowed it) the weight and bias
+    /// keep the checkpoint's row order, read in place, and a delta (given in Hugging Face order) has its B rows moved
+    /// to match.
+    /// </summary>
+    public LinearLayer Linear(string prefix, int inFeatures, int outFeatures, bool bias, bool asStored = false) =>
+        Linear(Tensor(prefix + ".weight", outFeatures, inFeatures), bias ? Vector(prefix + ".bias", outFeatures, asStored) : null, asStored);
 
     /// <summary>
     /// An output head tied to the embedding table. It takes no deltas: one on the embedding's name would have to
@@ -76,7 +95,7 @@ sealed unsafe class WeightLoader
     public LinearLayer TiedHead(WeightTable embedding) =>
         new(embedding.Name, embedding.Pointer, embedding.ByteSize, embedding.Type, embedding.Columns, embedding.Rows, null, [], embedding.Values);
 
-    LinearLayer Linear(CheckpointTensor weight, float[]? bias)
+    LinearLayer Linear(CheckpointTensor weight, float[]? bias, bool asStored)
     {
         int outFeatures = (int)weight.Shape[0], inFeatures = (int)weight.Shape[1];
         var deltas = new List<LowRankDelta>();
@@ -86,11 +105,12 @@ sealed unsafe class WeightLoader
                 throw new AgoraException($"adapter target '{weight.Name}': the delta maps {delta.In} → {delta.Out} features, " +
                     $"the model's layer {inFeatures} → {outFeatures}");
             _attached.Add(weight.Name);
-            deltas.Add(delta);
+            deltas.Add(asStored && weight.StoredRows is { } rows ? delta.WithRowsMoved(rows) : delta);
         }
+        byte* bytes = asStored ? weight.StoredPointer : weight.Pointer;
         return (_merge && deltas.Count > 0) || _own
-            ? LinearLayer.Merged(weight.Name, weight.Pointer, weight.Type, inFeatures, outFeatures, bias, deltas)
-            : new LinearLayer(weight.Name, weight.Pointer, weight.ByteSize, weight.Type, inFeatures, outFeatures, bias, [.. deltas]);
+            ? LinearLayer.Merged(weight.Name, bytes, weight.Type, inFeatures, outFeatures, bias, deltas)
+            : new LinearLayer(weight.Name, bytes, weight.ByteSize, weight.Type, inFeatures, outFeatures, bias, [.. deltas]);
     }
 
     /// <summary>Refuses deltas whose target is not a linear layer of the model just built.</summary>

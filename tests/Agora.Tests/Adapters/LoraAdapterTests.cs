@@ -175,6 +175,25 @@ public sealed class LoraAdapterTests
         Assert.Throws<ArgumentException>(() => delta.MergeInto(new float[3]));
     }
 
+    [Fact]
+    public void MovedRowsGiveThePermutedUpdate()
+    {
+        var w = Small().Find(V)!;
+        var delta = new LowRankDelta(w.A, w.B, w.Rank, w.In, w.Out, 1.5f);
+        var rowOf = Enumerable.Range(0, w.Out).Select(r => (r + 3) % w.Out).ToArray();
+        var moved = delta.WithRowsMoved(rowOf);
+        Assert.Same(delta.A, moved.A);
+        var plain = new float[w.Out * w.In];
+        var permuted = new float[w.Out * w.In];
+        delta.MergeInto(plain);
+        moved.MergeInto(permuted);
+        for (int r = 0; r < w.Out; r++)
+            Assert.Equal(plain.AsSpan(r * w.In, w.In).ToArray(), permuted.AsSpan(rowOf[r] * w.In, w.In).ToArray());
+        rowOf[1] = rowOf[0];
+        Assert.Contains("not a permutation", Assert.Throws<ArgumentException>(() => delta.WithRowsMoved(rowOf)).Message);
+        Assert.Throws<ArgumentException>(() => delta.WithRowsMoved([0]));
+    }
+
     public static TheoryData<string, string> BadConfigs() => new()
     {
         { """{"use_dora": true}""", "DoRA" },

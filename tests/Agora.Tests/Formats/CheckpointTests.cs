@@ -197,6 +197,11 @@ public class CheckpointTests
             Assert.Equal([0, 2, 1, 3, 4, 6, 5, 7], order);
             for (int r = 0; r < rows; r++)
                 Assert.True(q.Data.Slice(r * rowBytes, rowBytes).IndexOfAnyExcept((byte)order[r]) < 0, $"row {r}");
+            // The stored layout stays readable in place, with the map a model needs to follow it.
+            Assert.Equal(StoredRowOrder.RopePairs, q.StoredOrder);
+            Assert.Equal(order, q.StoredRows);
+            for (int r = 0; r < rows; r++)
+                Assert.True(q.StoredData.Slice(r * rowBytes, rowBytes).IndexOfAnyExcept((byte)r) < 0, $"stored row {r}");
         }
         finally
         {

@@ -95,6 +95,32 @@ public class SessionTests
         Assert.Equal(expected.AsSpan((ids.Length + 1) * engine.VocabSize).ToArray(), logits);
     }
 
+    [Theory]
+    [InlineData("llama-a")]
+    [InlineData("bloom-a")]
+    public void PromptsLongerThanOnePassRunInPassesWithTheSameLogits(string model)
+    {
+        using var checkpoint = Checkpoint.Open(Fixtures.Require("models", model, "hf"));
+        var engine = TransformerModel.Load(checkpoint);
+        var random = new Random(3);
+        var ids = Enumerable.Range(0, InferenceSession.MaxPassTokens + 40).Select(_ => random.Next(engine.VocabSize)).ToArray();
+        int vocab = engine.VocabSize;
+
+        // Two passes (all positions, then the last only) against a split the session runs as single passes.
+        var whole = ModelReference.AllLogits(engine.CreateSession(ids.Length), ids);
+        var split = engine.CreateSession(ids.Length);
+        int first = ids.Length / 2;
+        var parts = new float[whole.Length];
+        split.Evaluate(ids.AsSpan(0, first), parts.AsSpan(0, first * vocab));
+        split.Evaluate(ids.AsSpan(first), parts.AsSpan(first * vocab));
+        Assert.True(ModelReference.RelativeError(whole, parts) < 1e-5);
+        var last = new float[vocab];
+        var session = engine.CreateSession(ids.Length);
+        session.Evaluate(ids, last);
+        Assert.Equal(ids.Length, session.Position);
+        Assert.True(ModelReference.RelativeError(last, whole.AsSpan((ids.Length - 1) * vocab)) < 1e-5);
+    }
+
     [Fact]
     public void SessionsOfOneModelAreIndependentAcrossThreads()
     {

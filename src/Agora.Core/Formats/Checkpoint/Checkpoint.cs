@@ -13,9 +13,11 @@ public enum CheckpointFormat { Gguf, HuggingFace }
 /// </summary>
 /// <remarks>
 /// llama.cpp's converter re-orders rows of some tensors (LLaMA's Q/K for its pairwise rope, BLOOM's fused QKV).
-/// The checkpoint undoes that here rather than flagging it, so models, LoRA adapters (whose B matrices are in
-/// Hugging Face row order) and tests see one layout. Undoing is a row permutation, valid for quantized rows too;
-/// it costs one copy of those tensors, made on first access.
+/// Each such tensor says so (<see cref="CheckpointTensor.StoredOrder"/>) and offers both layouts: its
+/// <see cref="CheckpointTensor.Pointer"/> undoes the order, so training, LoRA adapters (whose B matrices are in
+/// Hugging Face row order) and tests see one layout, at the cost of one copy of those tensors made on first access
+/// (a row permutation, valid for quantized rows too); its <see cref="CheckpointTensor.StoredPointer"/> reads them in
+/// place, for a model that computes with the stored order (inference: no copy).
 /// </remarks>
 public sealed unsafe class Checkpoint : IDisposable
 {
@@ -132,8 +134,9 @@ public sealed unsafe class Checkpoint : IDisposable
                 var name = family is { } f ? GgufTensorNames.ToHf(f, t.Name) ?? t.Name : t.Name;
                 long[] shape = [.. t.Shape.Reverse()];
                 var info = t;
+                var (order, rows) = RowOrder(path, family, name, t, shape, () => checkpoint!.Config);
                 tensors.Add(new CheckpointTensor(name, t.Name, t.Type, shape, t.ElementCount, t.ByteSize,
-                    () => (nint)gguf.TensorPointer(info), RowOrder(path, family, name, t, shape, () => checkpoint!.Config)));
+                    () => (nint)gguf.TensorPointer(info), order, rows));
             }
             checkpoint = new Checkpoint(path, CheckpointFormat.Gguf, gguf, () => ModelConfig.FromGguf(gguf), tensors, gguf);
             return checkpoint;
@@ -145,20 +148,21 @@ public sealed unsafe class Checkpoint : IDisposable
         }
     }
 
-    /// <summary>The row re-ordering to undo for this tensor, or null when the file holds it in Hugging Face order.</summary>
-    static Func<int[]>? RowOrder(string path, ModelArchitecture? family, string name, GgufTensorInfo t, long[] shape, Func<ModelConfig> config)
+    /// <summary>How the file orders this tensor's rows, with the map from Hugging Face rows to stored ones (null for Hugging Face order).</summary>
+    static (StoredRowOrder, Func<int[]>?) RowOrder(string path, ModelArchitecture? family, string name, GgufTensorInfo t, long[] shape,
+        Func<ModelConfig> config)
     {
         bool llamaQ = family == ModelArchitecture.Llama && name.Contains(".self_attn.q_proj.", StringComparison.Ordinal);
         bool llamaK = family == ModelArchitecture.Llama && name.Contains(".self_attn.k_proj.", StringComparison.Ordinal);
         bool bloomQkv = family == ModelArchitecture.Bloom && name.Contains(".self_attention.query_key_value.", StringComparison.Ordinal);
-        if (!(llamaQ || llamaK || bloomQkv)) return null;
+        if (!(llamaQ || llamaK || bloomQkv)) return (StoredRowOrder.HuggingFace, null);
         // Rows are the outermost dimension; a 1-D tensor's rows are its elements, which must not be split blocks.
         if (shape.Length == 1 && GgmlTypeInfo.IsQuantized(t.Type))
             throw new AgoraFormatException(path, $"tensor '{t.Name}' is a quantized vector; its rows cannot be re-ordered");
         long rows = shape[0];
         if (rows > int.MaxValue)
             throw new AgoraFormatException(path, $"tensor '{t.Name}' has {rows} rows");
-        if (bloomQkv) return () => GgufRowOrder.BloomQkv(path, t.Name, rows, config().HeadCount);
-        return () => GgufRowOrder.Rope(path, t.Name, rows, llamaQ ? config().HeadCount : config().KvHeadCount);
+        if (bloomQkv) return (StoredRowOrder.QkvGrouped, () => GgufRowOrder.BloomQkv(path, t.Name, rows, config().HeadCount));
+        return (StoredRowOrder.RopePairs, () => GgufRowOrder.Rope(path, t.Name, rows, llamaQ ? config().HeadCount : config().KvHeadCount));
     }
 }

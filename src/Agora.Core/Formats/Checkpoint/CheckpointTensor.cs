@@ -10,7 +10,7 @@ namespace Agora.Formats.Checkpoint;
 public sealed unsafe class CheckpointTensor
 {
     readonly Func<nint> _source;
-    readonly Func<int[]>? _rowOrder;
+    readonly Lazy<int[]>? _storedRows;
     readonly Lock _gate = new();
     byte* _reordered;
     bool _released;
@@ -24,21 +24,22 @@ public sealed unsafe class CheckpointTensor
     public long[] Shape { get; }
     public long ElementCount { get; }
     public long ByteSize { get; }
+    /// <summary>How the file orders the rows; <see cref="Pointer"/> presents them in Hugging Face order whatever this is.</summary>
+    public StoredRowOrder StoredOrder { get; }
     /// <summary>
     /// True when the file stores the rows in another order (llama.cpp's Q/K and fused-QKV layouts) and this
-    /// tensor presents them in Hugging Face order: the bytes then live in a copy made on first access.
+    /// tensor presents them in Hugging Face order: the bytes behind <see cref="Pointer"/> then live in a copy made on
+    /// first access (<see cref="StoredPointer"/> reads them in place).
     /// </summary>
-    public bool IsReordered => _rowOrder != null;
-
-    /// <summary>
-    /// For a re-ordered tensor, the file row holding each Hugging Face row (rows are the outermost dimension; a
-    /// vector's rows are its elements); null when the file keeps Hugging Face order. Writers scatter with it.
-    /// </summary>
-    internal int[]? FileRowOrder() => _rowOrder?.Invoke();
+    public bool IsReordered => StoredOrder != StoredRowOrder.HuggingFace;
+    /// <summary>Whether <see cref="Pointer"/> has made its re-ordered copy.</summary>
+    internal bool HasCopy => _reordered != null;
 
     internal CheckpointTensor(string name, string sourceName, GgmlType type, long[] shape, long elementCount, long byteSize,
-        Func<nint> source, Func<int[]>? rowOrder = null)
+        Func<nint> source, StoredRowOrder storedOrder = StoredRowOrder.HuggingFace, Func<int[]>? storedRows = null)
     {
+        if ((storedOrder == StoredRowOrder.HuggingFace) != (storedRows == null))
+            throw new ArgumentException("a stored row order other than Hugging Face's needs its row map, and only it", nameof(storedRows));
         Name = name;
         SourceName = sourceName;
         Type = type;
@@ -46,15 +47,23 @@ public sealed unsafe class CheckpointTensor
         ElementCount = elementCount;
         ByteSize = byteSize;
         _source = source;
-        _rowOrder = rowOrder;
+        StoredOrder = storedOrder;
+        _storedRows = storedRows == null ? null : new Lazy<int[]>(storedRows);
     }
 
-    /// <summary>Pointer to the first byte, valid until the checkpoint is disposed.</summary>
+    /// <summary>
+    /// For each Hugging Face row, the stored row holding it (rows are the outermost dimension; a vector's rows are its
+    /// elements); null when the file keeps Hugging Face order. Models and writers follow the stored order with it. A
+    /// format error when the config's head counts do not split the rows.
+    /// </summary>
+    public int[]? StoredRows => _storedRows?.Value;
+
+    /// <summary>Pointer to the first byte, in Hugging Face row order; valid until the checkpoint is disposed.</summary>
     public byte* Pointer
     {
         get
         {
-            if (_rowOrder == null) return (byte*)_source();
+            if (_storedRows == null) return (byte*)_source();
             lock (_gate)
             {
                 ObjectDisposedException.ThrowIf(_released, this);
@@ -64,10 +73,18 @@ public sealed unsafe class CheckpointTensor
         }
     }
 
-    /// <summary>The bytes as a span (tensors under 2 GiB; use <see cref="Pointer"/> beyond).</summary>
-    public ReadOnlySpan<byte> Data =>
+    /// <summary>The bytes as the file stores them, rows in <see cref="StoredOrder"/>: in place, never copied.</summary>
+    public byte* StoredPointer => (byte*)_source();
+
+    /// <summary>The bytes as a span, in Hugging Face row order (tensors under 2 GiB; use <see cref="Pointer"/> beyond).</summary>
+    public ReadOnlySpan<byte> Data => Span(Pointer);
+
+    /// <summary>The bytes as a span, in <see cref="StoredOrder"/>.</summary>
+    public ReadOnlySpan<byte> StoredData => Span(StoredPointer);
+
+    ReadOnlySpan<byte> Span(byte* pointer) =>
         ByteSize <= int.MaxValue
-            ? new ReadOnlySpan<byte>(Pointer, (int)ByteSize)
+            ? new ReadOnlySpan<byte>(pointer, (int)ByteSize)
             : throw new AgoraException($"tensor '{Name}' has {ByteSize} bytes, too many for a span; read it through Pointer");
 
     /// <summary>
@@ -76,7 +93,7 @@ public sealed unsafe class CheckpointTensor
     /// </summary>
     byte* Reorder()
     {
-        var order = _rowOrder!();
+        var order = StoredRows!;
         long rowBytes = ByteSize / order.Length;
         var source = (byte*)_source();
         var target = (byte*)NativeMemory.Alloc((nuint)Math.Max(ByteSize, 1));
