@@ -38,7 +38,7 @@ public static class BenchCommand
             int t = Positive(parse, threads, "-t"), r = Positive(parse, repetitions, "-r");
             string path = parse.GetValue(model)!;
             using var checkpoint = Checkpoint.Open(path);
-            var transformer = TransformerModel.Load(checkpoint);
+            var transformer = TransformerModel.Load(checkpoint, rowOrder: WeightRowOrder.AsStored);
             WorkerPool.SetSharedThreads(t);
             var pp = Measure(transformer, p, r, PromptRun);
             var tg = Measure(transformer, n, r, GenerationRun);
