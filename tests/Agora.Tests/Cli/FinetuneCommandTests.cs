@@ -86,7 +86,7 @@ public sealed class FinetuneCommandTests : IDisposable
         CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", good, "--out", output, "--schedule", "step"), "unknown schedule 'step'");
         CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", good, "--out", output, "--batch", "0"), "--batch must be positive");
         CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", good, "--out", output, "--epochs", "1", "--steps", "1"), "not both");
-        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", good, "--out", output, "--resume"), "--resume is not implemented");
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", good, "--out", output, "--resume"), "no checkpoint to resume from");
         CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", Path.Combine(_folder, "none.jsonl"), "--out", output), "no such data file");
         var bad = Data(OneExample + "\n{\"instruction\": \"x\"\n");
         CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", bad, "--out", output), $"{bad}: line 2: not valid JSON");
