@@ -11,7 +11,7 @@ public static class LossCurve
 {
     public static string Svg(IReadOnlyList<double> losses, IReadOnlyList<EvalLoss>? evalLosses = null)
     {
-        const int width = 640, height = 360, left = 60, right = 20, top = 20, bottom = 40;
+        const int width = 640, height = 360, left = 60, right = 20, top = 30, bottom = 40;
         const string trainColour = "#1f77b4", evalColour = "#ff7f0e";
         var c = CultureInfo.InvariantCulture;
         var eval = evalLosses ?? [];
@@ -44,9 +44,9 @@ public static class LossCurve
             for (int i = 0; i < eval.Count; i++) svg.Append(c, $"{(i > 0 ? " " : "")}{X(eval[i].Step):F1},{Y(eval[i].Loss):F1}");
             svg.Append("\"/>\n");
             foreach (var e in eval) svg.Append(c, $"<circle cx=\"{X(e.Step):F1}\" cy=\"{Y(e.Loss):F1}\" r=\"3\" fill=\"{evalColour}\"/>\n");
-            // A legend, as two series need one.
-            svg.Append(c, $"<text x=\"{width - right - 4}\" y=\"{top + 12}\" text-anchor=\"end\" fill=\"{trainColour}\">training loss</text>\n");
-            svg.Append(c, $"<text x=\"{width - right - 4}\" y=\"{top + 28}\" text-anchor=\"end\" fill=\"{evalColour}\">validation loss</text>\n");
+            // A legend above the plot, where no point can hide it.
+            svg.Append(c, $"<text x=\"{left}\" y=\"{top - 14}\" fill=\"{trainColour}\">training loss</text>\n");
+            svg.Append(c, $"<text x=\"{left + 110}\" y=\"{top - 14}\" fill=\"{evalColour}\">validation loss (dashed)</text>\n");
         }
         svg.Append("</svg>\n");
         return svg.ToString();

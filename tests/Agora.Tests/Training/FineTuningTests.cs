@@ -31,8 +31,8 @@ public sealed class FineTuningTests
         Assert.Contains("class=\"eval\"", both);
         Assert.Contains("validation loss", both);
         Assert.Equal(2, both.Split("<circle").Length - 1);
-        // Step 4 of 4 sits at the right end of the axis (x = 640 − 20), the largest loss at the top (y = 20).
-        Assert.Contains("points=\"60.0,20.0 ", both);
+        // Step 4 of 4 sits at the right end of the axis (x = 640 − 20), the largest loss at the top (y = 30).
+        Assert.Contains("points=\"60.0,30.0 ", both);
         Assert.Contains("cx=\"620.0\"", both);
     }
 }
