@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using Agora.Adapters;
 using Agora.Formats.Checkpoint;
-using Agora.Formats.Safetensors;
 using Agora.Inference.Sampling;
 using Agora.Templates;
 using Agora.Tokenization;
@@ -62,6 +61,13 @@ public sealed class FineTuning : IDisposable
         options.Validate();
         if (!File.Exists(dataPath)) throw new AgoraException($"{dataPath}: no such data file");
         if (options.ValidationData is { } v && !File.Exists(v)) throw new AgoraException($"{v}: no such validation data file");
+        // Settle which checkpoint continues, if any, before the slow work of reading model and data.
+        TrainingCheckpoint.RemoveUnfinished(outputDir);
+        var newest = TrainingCheckpoint.FindNewest(outputDir);
+        if (resume && newest == null)
+            throw new AgoraException($"{outputDir}: no checkpoint to resume from (a run writes one every --save-every steps)");
+        if (!resume && newest != null)
+            throw new AgoraException($"{outputDir} holds checkpoints of an earlier run (newest {Path.GetFileName(newest)}): continue it with --resume, or write to another folder");
         Options = options;
         _outputDir = outputDir;
         Model = Checkpoint.Open(modelPath);
@@ -111,16 +117,12 @@ public sealed class FineTuning : IDisposable
             DataSha256 = Sha256(dataPath);
             ValidationSha256 = options.ValidationData is { } vf ? Sha256(vf) : null;
 
-            TrainingCheckpoint.RemoveUnfinished(outputDir);
-            var newest = TrainingCheckpoint.FindNewest(outputDir);
-            if (resume)
+            if (newest != null)
             {
-                ResumedFrom = newest ?? throw new AgoraException($"{outputDir}: no checkpoint to resume from (a run writes one every --save-every steps)");
                 Restore(newest);
+                ResumedFrom = newest;
                 StartStep = _losses.Count;
             }
-            else if (newest != null)
-                throw new AgoraException($"{outputDir} holds checkpoints of an earlier run (newest {Path.GetFileName(newest)}): continue it with --resume, or write to another folder");
         }
         catch
         {
@@ -174,6 +176,7 @@ public sealed class FineTuning : IDisposable
             if (_validation.Count > 0 && (done == TotalSteps || (Options.EvalEvery is { } every ? done % every == 0 : save)))
             {
                 double loss = Evaluate();
+                if (!double.IsFinite(loss)) throw new AgoraException($"after step {done}: the validation loss is {loss}; lower --lr or set --clip");
                 _evalLosses.Add(new EvalLoss(done, loss));
                 progress(new Evaluated(done, loss));
             }
@@ -211,10 +214,7 @@ public sealed class FineTuning : IDisposable
             PeftAdapterFormat.Write(Adapter, folder);
             return;
         }
-        var writer = new SafetensorsWriter([new("format", "pt")]);
-        foreach (var p in Trainable.Parameters)
-            writer.Add(p.Name, SafetensorsDType.F32, [.. p.Shape.Select(d => (long)d)], System.Runtime.InteropServices.MemoryMarshal.AsBytes(p.Value.AsSpan()).ToArray());
-        writer.Write(Path.Combine(folder, FullWeightsFile));
+        TrainingCheckpoint.WriteValues(Path.Combine(folder, FullWeightsFile), Trainable.Parameters);
     }
 
     void Restore(string checkpoint)
@@ -258,11 +258,11 @@ public sealed class FineTuning : IDisposable
         if (state.DataSha256 != DataSha256)
             throw new AgoraException($"the training data is not the data {name} was trained on (SHA-256 {Short(DataSha256)}, then {Short(state.DataSha256)})");
         if (state.ValidationSha256 != ValidationSha256)
-            throw new AgoraException($"the validation data is not the data {name} was evaluated on");
+            throw new AgoraException($"the validation data is not the data {name} was evaluated on ({(ValidationSha256 == null ? "none given now" : state.ValidationSha256 == null ? "none then" : $"SHA-256 {Short(ValidationSha256)}, then {Short(state.ValidationSha256)}")})");
         var then = TrainingCheckpoint.ReadArguments(checkpoint);
         foreach (var (key, now) in Options.Settings())
         {
-            if (FineTuningOptions.FreeOnResume.Contains(key)) continue;
+            if (FineTuningOptions.NotComparedOnResume.Contains(key)) continue;
             string a = then.TryGetPropertyValue(key, out var recorded) ? recorded?.ToJsonString() ?? "null" : "(not recorded)", b = now?.ToJsonString() ?? "null";
             if (a != b) throw new AgoraException($"--{key} is {b}, but {name} was trained with {a}; resume with the run's own arguments");
         }

@@ -59,8 +59,11 @@ public sealed record FineTuningOptions
     /// <summary>Evaluate every this many steps (and at the end); null: at each checkpoint and at the end.</summary>
     public int? EvalEvery { get; init; }
 
-    /// <summary>The settings a resumed run may change: they do not alter the trained weights or losses.</summary>
-    internal static readonly IReadOnlySet<string> FreeOnResume = new HashSet<string> { "save-every", "save-total-limit", "eval-every" };
+    /// <summary>
+    /// The settings a resume does not compare with the checkpoint's: those that do not alter the trained weights or
+    /// losses, and the validation file's path (its SHA-256 is compared instead, as the training data's is).
+    /// </summary>
+    internal static readonly IReadOnlySet<string> NotComparedOnResume = new HashSet<string> { "save-every", "save-total-limit", "eval-every", "val-data" };
 
     public void Validate()
     {

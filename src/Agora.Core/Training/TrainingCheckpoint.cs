@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -115,9 +116,17 @@ public static class TrainingCheckpoint
         for (int i = 0; i < parameters.Count; i++)
         {
             long[] shape = [.. parameters[i].Shape.Select(d => (long)d)];
-            writer.Add("exp_avg." + parameters[i].Name, SafetensorsDType.F32, shape, MemoryMarshal.AsBytes(optimizer.FirstMoments[i].AsSpan()).ToArray());
-            writer.Add("exp_avg_sq." + parameters[i].Name, SafetensorsDType.F32, shape, MemoryMarshal.AsBytes(optimizer.SecondMoments[i].AsSpan()).ToArray());
+            writer.Add("exp_avg." + parameters[i].Name, SafetensorsDType.F32, shape, new FloatBytes(optimizer.FirstMoments[i]).Memory);
+            writer.Add("exp_avg_sq." + parameters[i].Name, SafetensorsDType.F32, shape, new FloatBytes(optimizer.SecondMoments[i]).Memory);
         }
+        writer.Write(path);
+    }
+
+    /// <summary>Every parameter's value as a float32 tensor of its name (Hugging Face's, for full fine-tuning).</summary>
+    public static void WriteValues(string path, IReadOnlyList<TrainableParameter> parameters)
+    {
+        var writer = new SafetensorsWriter([new("format", "pt")]);
+        foreach (var p in parameters) writer.Add(p.Name, SafetensorsDType.F32, [.. p.Shape.Select(d => (long)d)], new FloatBytes(p.Value).Memory);
         writer.Write(path);
     }
 
@@ -133,6 +142,22 @@ public static class TrainingCheckpoint
         var first = parameters.Select(p => ReadF32(file, "exp_avg." + p.Name, p.Value.Length)).ToList();
         var second = parameters.Select(p => ReadF32(file, "exp_avg_sq." + p.Name, p.Value.Length)).ToList();
         trainer.Optimizer.Restore(step, first, second);
+    }
+
+    /// <summary>A float array's bytes as memory without a copy: a checkpoint of all weights would otherwise need their size again.</summary>
+    sealed unsafe class FloatBytes(float[] values) : MemoryManager<byte>
+    {
+        public override Span<byte> GetSpan() => MemoryMarshal.AsBytes(values.AsSpan());
+
+        public override MemoryHandle Pin(int elementIndex = 0)
+        {
+            var handle = GCHandle.Alloc(values, GCHandleType.Pinned);
+            return new MemoryHandle((byte*)handle.AddrOfPinnedObject() + elementIndex, handle, this);
+        }
+
+        public override void Unpin() { }
+
+        protected override void Dispose(bool disposing) { }
     }
 
     /// <summary>Every parameter's value from the float32 tensor of its name in a safetensors file.</summary>
