@@ -28,6 +28,7 @@ public static class AgoraCli
             ScoreCommand.Create(terminal),
             BenchCommand.Create(terminal),
             QuantizeCommand.Create(terminal),
+            MergeCommand.Create(terminal),
             FinetuneCommand.Create(terminal),
         };
         var config = new InvocationConfiguration

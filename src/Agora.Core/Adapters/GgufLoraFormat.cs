@@ -103,6 +103,7 @@ public static class GgufLoraFormat
         writer.Add("general.type", GgufValue.String("adapter"));
         writer.Add("adapter.type", GgufValue.String("lora"));
         writer.Add(AlphaKey, GgufValue.Float32(adapter.Alpha));
+        writer.Add("general.quantization_version", GgufValue.UInt32(GgufWriter.QuantizationVersion));
         foreach (var w in adapter.Weights)
         {
             var name = GgufTensorNames.ToGguf(architecture, w.Name)

@@ -27,12 +27,6 @@ public sealed record QuantizationResult(string Output, QuantizationScheme Scheme
 /// </summary>
 public static unsafe class ModelQuantizer
 {
-    /// <summary>The version of the quantized block formats (ggml's GGML_QNT_VERSION) that llama.cpp records.</summary>
-    const uint QuantizationVersion = 2;
-
-    /// <summary>Elements converted per chunk (4 MiB of float32): the most held at once per tensor.</summary>
-    const long ChunkElements = 1 << 20;
-
     /// <param name="threads">Threads converting rows; 0 for one per core.</param>
     /// <param name="onTensor">Called as each tensor has been written.</param>
     public static QuantizationResult Quantize(string input, string output, QuantizationScheme scheme, int threads = 0,
@@ -51,7 +45,7 @@ public static unsafe class ModelQuantizer
         var writer = new GgufWriter(gguf.Version);
         foreach (var (key, value) in gguf.Metadata)
             if (!key.StartsWith("split.", StringComparison.Ordinal)) writer.Add(key, value);
-        writer.Set("general.quantization_version", GgufValue.UInt32(QuantizationVersion));
+        writer.Set("general.quantization_version", GgufValue.UInt32(GgufWriter.QuantizationVersion));
         writer.Set("general.file_type", GgufValue.UInt32(scheme.FileType));
 
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
@@ -96,37 +90,19 @@ public static unsafe class ModelQuantizer
         if (folder != null && !Directory.Exists(folder)) throw new AgoraException($"{output}: the folder {folder} does not exist");
     }
 
-    /// <summary>Decodes each row to float32 and encodes it as <paramref name="to"/>, a chunk of rows at a time, rows in parallel.</summary>
+    /// <summary>Decodes each row to float32 and encodes it as <paramref name="to"/>.</summary>
     static void Convert(string path, GgufTensorInfo info, byte* source, GgmlType to, Stream stream, ParallelOptions options)
     {
         int rowLength = checked((int)info.Shape[0]);
         long rows = rowLength == 0 ? 0 : info.ElementCount / rowLength;
-        long fromRow = GgmlTypeInfo.ByteSize(info.Type, rowLength), toRow = GgmlTypeInfo.ByteSize(to, rowLength);
-        int chunkRows = (int)Math.Clamp(ChunkElements / Math.Max(rowLength, 1), 1, Math.Max(rows, 1));
-        var chunk = new byte[chunkRows * toRow];
+        long fromRow = GgmlTypeInfo.ByteSize(info.Type, rowLength);
         nint src = (nint)source;
-        for (long first = 0; first < rows; first += chunkRows)
+        RowEncoder.Write(stream, to, rows, rowLength, (row, values) =>
         {
-            int count = (int)Math.Min(chunkRows, rows - first);
-            long start = first;
-            try
-            {
-                Parallel.For(0, count, options, () => new float[rowLength], (r, _, values) =>
-                {
-                    long row = start + r;
-                    Quants.Dequantize(info.Type, new ReadOnlySpan<byte>((byte*)src + row * fromRow, (int)fromRow), values);
-                    foreach (float v in values)
-                        if (!float.IsFinite(v))
-                            throw new AgoraFormatException(path, $"tensor '{info.Name}' row {row} holds {v}; it cannot be quantized");
-                    Quants.Quantize(to, values, chunk.AsSpan((int)(r * toRow), (int)toRow));
-                    return values;
-                }, _ => { });
-            }
-            catch (AggregateException e) when (e.InnerExceptions.Count > 0 && e.InnerExceptions[0] is AgoraException inner)
-            {
-                throw inner;
-            }
-            stream.Write(chunk, 0, (int)(count * toRow));
-        }
+            Quants.Dequantize(info.Type, new ReadOnlySpan<byte>((byte*)src + row * fromRow, (int)fromRow), values);
+            foreach (float v in values)
+                if (!float.IsFinite(v))
+                    throw new AgoraFormatException(path, $"tensor '{info.Name}' row {row} holds {v}; it cannot be quantized");
+        }, options);
     }
 }

@@ -30,6 +30,12 @@ public sealed unsafe class CheckpointTensor
     /// </summary>
     public bool IsReordered => _rowOrder != null;
 
+    /// <summary>
+    /// For a re-ordered tensor, the file row holding each Hugging Face row (rows are the outermost dimension; a
+    /// vector's rows are its elements); null when the file keeps Hugging Face order. Writers scatter with it.
+    /// </summary>
+    internal int[]? FileRowOrder() => _rowOrder?.Invoke();
+
     internal CheckpointTensor(string name, string sourceName, GgmlType type, long[] shape, long elementCount, long byteSize,
         Func<nint> source, Func<int[]>? rowOrder = null)
     {

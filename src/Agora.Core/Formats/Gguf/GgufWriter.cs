@@ -26,6 +26,12 @@ public sealed unsafe class GgufWriter
     readonly List<PendingTensor> _tensors = [];
     readonly HashSet<string> _tensorNames = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The version of the quantized block formats (ggml's GGML_QNT_VERSION) that llama.cpp's writers record as
+    /// <c>general.quantization_version</c>, in models and adapters alike.
+    /// </summary>
+    public const uint QuantizationVersion = 2;
+
     public uint Version { get; }
 
     /// <param name="version">3 (the current version) or 2 (same layout, for older readers).</param>

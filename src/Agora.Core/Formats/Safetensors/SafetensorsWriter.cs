@@ -32,7 +32,11 @@ public sealed class SafetensorsWriter
     public void Add(SafetensorsFile source, SafetensorsTensorInfo tensor, string? name = null) =>
         Add(name ?? tensor.Name, tensor.DType, tensor.Shape, tensor.ByteSize, stream => CopyMapped(source, tensor, stream));
 
-    void Add(string name, SafetensorsDType dtype, IReadOnlyList<long> shape, long byteSize, Action<Stream> writeData)
+    /// <summary>
+    /// Adds a tensor whose bytes are produced when the output is written: <paramref name="writeData"/> must write
+    /// exactly <paramref name="byteSize"/> bytes (large tensors converted on the fly, never held whole).
+    /// </summary>
+    public void Add(string name, SafetensorsDType dtype, IReadOnlyList<long> shape, long byteSize, Action<Stream> writeData)
     {
         ArgumentNullException.ThrowIfNull(name);
         if (name == "__metadata__") throw new ArgumentException("'__metadata__' is reserved for the metadata map", nameof(name));
@@ -59,7 +63,13 @@ public sealed class SafetensorsWriter
             BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
             stream.Write(length);
             stream.Write(header);
-            foreach (var entry in ordered) entry.WriteData(stream);
+            foreach (var entry in ordered)
+            {
+                long start = stream.Position;
+                entry.WriteData(stream);
+                if (stream.Position - start != entry.ByteSize)
+                    throw new InvalidOperationException($"the data source of tensor '{entry.Name}' wrote {stream.Position - start} bytes, not {entry.ByteSize}");
+            }
         });
     }
 
