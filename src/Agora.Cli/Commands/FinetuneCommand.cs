@@ -3,7 +3,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Agora.Adapters;
+using Agora.Conversion;
 using Agora.Formats;
+using Agora.Formats.Checkpoint;
 using Agora.Tensors.Threading;
 using Agora.Training;
 using Agora.Training.Data;
@@ -12,12 +14,14 @@ namespace Agora.Cli.Commands;
 
 /// <summary>
 /// <c>agora finetune MODEL --data FILE --out DIR …</c>: trains a LoRA adapter on a dataset (the run itself is
-/// <see cref="FineTuning"/>) and writes a PEFT adapter folder, the training record (training.json) and the loss
-/// curve (loss.svg) into DIR, beside the run's checkpoints.
+/// <see cref="FineTuning"/>) and writes a PEFT adapter folder — with --full the trained model, in its source's
+/// format — the training record (training.json) and the loss curve (loss.svg) into DIR, beside the run's checkpoints.
 /// </summary>
 public static class FinetuneCommand
 {
     static readonly FineTuningOptions Defaults = new();
+    /// <summary>The file a full fine-tuning of a GGUF model writes into DIR.</summary>
+    const string FullGgufFile = "model.gguf";
 
     public static Command Create(Terminal terminal)
     {
@@ -50,10 +54,10 @@ public static class FinetuneCommand
         var saveEvery = new Option<int>("--save-every") { Description = "Write a checkpoint every N optimizer steps (0: none)", DefaultValueFactory = _ => Defaults.SaveEvery };
         var saveLimit = new Option<int>("--save-total-limit") { Description = "Checkpoints kept (the newest)", DefaultValueFactory = _ => Defaults.SaveTotalLimit };
         var resume = new Option<bool>("--resume") { Description = "Continue from the newest checkpoint in --out, as if never stopped" };
-        var full = new Option<bool>("--full") { Description = "Full fine-tuning: train every weight, not a LoRA adapter (not available yet)" };
+        var full = new Option<bool>("--full") { Description = "Full fine-tuning: train every weight and write the model, not a LoRA adapter" };
         var gguf = new Option<bool>("--gguf") { Description = "Also write the adapter as a llama.cpp GGUF LoRA (adapter.gguf)" };
         var threads = new Option<int?>("--threads", "-t") { Description = "Worker threads (default: one per core)" };
-        var command = new Command("finetune", "Train a LoRA adapter on a dataset")
+        var command = new Command("finetune", "Train a LoRA adapter (or with --full every weight) on a dataset")
         {
             model, data, format, output, rank, alpha, targets, rate, epochs, steps, batch, accumulation, maxLength, schedule,
             warmup, weightDecay, clip, seed, noShuffle, initAdapter, trainOnInputs, skipBad, packing, valSplit, valData,
@@ -61,7 +65,11 @@ public static class FinetuneCommand
         };
         command.SetAction(AgoraCli.Guarded(terminal, parse =>
         {
-            if (parse.GetValue(full)) throw new AgoraException("--full (full fine-tuning) is not available from the command line yet");
+            bool trainAll = parse.GetValue(full);
+            if (trainAll)
+                foreach (var loraOnly in new Option[] { rank, alpha, targets, initAdapter, gguf })
+                    if (parse.GetResult(loraOnly) is { Implicit: false })
+                        throw new AgoraException($"{loraOnly.Name} is for LoRA adapters; full fine-tuning (--full) trains the weights themselves");
             var options = new FineTuningOptions
             {
                 Format = DatasetFormats.Parse(parse.GetValue(format)!),
@@ -69,6 +77,7 @@ public static class FinetuneCommand
                 TrainOnInputs = parse.GetValue(trainOnInputs),
                 SkipMalformed = parse.GetValue(skipBad),
                 Packing = parse.GetValue(packing),
+                Full = trainAll,
                 ValidationSplit = parse.GetValue(valSplit),
                 ValidationData = parse.GetValue(valData),
                 Rank = parse.GetValue(rank),
@@ -102,6 +111,16 @@ public static class FinetuneCommand
             string modelPath = parse.GetValue(model)!, dataPath = parse.GetValue(data)!, outDir = parse.GetValue(output)!;
 
             using var run = new FineTuning(modelPath, dataPath, outDir, options, parse.GetValue(resume));
+            // With --full the trained model is written in its source's format: a Hugging Face folder is DIR itself,
+            // a GGUF file goes into it. An output the export would refuse is refused before training.
+            string? modelOutput = null;
+            if (trainAll)
+            {
+                Directory.CreateDirectory(outDir);
+                modelOutput = run.Model.Format == CheckpointFormat.Gguf ? Path.Combine(outDir, FullGgufFile) : outDir;
+                ModelExport.CheckOutput(run.Model, modelOutput);
+            }
+
             var dataset = run.Data;
             terminal.Err.WriteLine($"data: {dataset.Examples.Count} examples, {dataset.TokenCount} tokens" +
                 $"{(dataset.Skipped > 0 ? $", {dataset.Skipped} malformed skipped" : "")}" +
@@ -132,13 +151,22 @@ public static class FinetuneCommand
                 }
             });
 
-            var adapter = run.Adapter!;
-            PeftAdapterFormat.Write(adapter, outDir);
-            if (parse.GetValue(gguf)) GgufLoraFormat.Write(adapter, Path.Combine(outDir, "adapter.gguf"), run.Model.Config);
+            string written;
+            if (run.Adapter is { } adapter)
+            {
+                PeftAdapterFormat.Write(adapter, outDir);
+                if (parse.GetValue(gguf)) GgufLoraFormat.Write(adapter, Path.Combine(outDir, "adapter.gguf"), run.Model.Config);
+                written = $"adapter (r {adapter.Rank}, {adapter.Weights.Count} weights)";
+            }
+            else
+            {
+                ModelExport.Write(run.Model, run.Trainable.Parameters.ToDictionary(p => p.Name, p => p.Value), modelOutput!);
+                written = $"model ({run.Trainable.Parameters.Count} tensors trained{(modelOutput == outDir ? "" : $", {FullGgufFile}")})";
+            }
             AtomicFile.Write(Path.Combine(outDir, "training.json"), Record(parse, command, dataPath, modelPath, run));
             AtomicFile.Write(Path.Combine(outDir, "loss.svg"), System.Text.Encoding.UTF8.GetBytes(LossCurve.Svg(run.Losses, run.EvalLosses)));
             terminal.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"wrote {outDir}: adapter (r {adapter.Rank}, {adapter.Weights.Count} weights), training.json, loss.svg; final loss {run.Losses[^1]:F4} in {clock.Elapsed.TotalSeconds:F1} s"));
+                $"wrote {outDir}: {written}, training.json, loss.svg; final loss {run.Losses[^1]:F4} in {clock.Elapsed.TotalSeconds:F1} s"));
             return 0;
         }));
         return command;
