@@ -105,7 +105,6 @@ public static class FinetuneCommand
                 SaveTotalLimit = parse.GetValue(saveLimit),
                 EvalEvery = parse.GetValue(evalEvery),
             };
-            options.Validate();
             if (parse.GetValue(threads) is { } t)
                 WorkerPool.SetSharedThreads(t > 0 ? t : throw new AgoraException($"--threads must be positive, not {t}"));
             string modelPath = parse.GetValue(model)!, dataPath = parse.GetValue(data)!, outDir = parse.GetValue(output)!;
