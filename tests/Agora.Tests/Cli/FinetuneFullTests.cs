@@ -18,8 +18,8 @@ public sealed class FinetuneFullTests : IDisposable
     {
         var path = Path.Combine(_folder, "train.jsonl");
         File.WriteAllText(path, """
-            {"instruction": "Name a colour.", "output": "Blue."}
-            {"instruction": "Say hi.", "output": "Hello."}
+            {"input_ids": [1, 20, 300, 41, 5], "labels": [-100, -100, 300, 41, 5]}
+            {"input_ids": [7, 8, 9, 10, 11, 12, 13]}
             """);
         return path;
     }
@@ -36,7 +36,7 @@ public sealed class FinetuneFullTests : IDisposable
     public void AHuggingFaceModelIsTrainedWhollyAndWrittenAsAFolder()
     {
         var output = Path.Combine(_folder, "hf");
-        var r = CliRunner.Run("finetune", Model("hf"), "--data", Data(), "--out", output, "--full", "--steps", "2", "--lr", "1e-3", "--save-every", "1", "--batch", "2");
+        var r = CliRunner.Run("finetune", Model("hf"), "--data", Data(), "--format", "tokens", "--out", output, "--full", "--steps", "2", "--lr", "1e-3", "--save-every", "1", "--batch", "2");
         Assert.True(r.ExitCode == 0, r.Err);
         Assert.Contains("model (21 tensors trained)", r.Err);
         Assert.Equal(2, JsonNode.Parse(File.ReadAllText(Path.Combine(output, "training.json")))!["losses"]!.AsArray().Count);
@@ -58,7 +58,7 @@ public sealed class FinetuneFullTests : IDisposable
 
         var generated = CliRunner.Run("generate", output, "-p", "Hello", "-n", "3", "--temp", "0");
         Assert.True(generated.ExitCode == 0, generated.Err);
-        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model("hf"), "--data", Data(), "--out", output, "--steps", "2", "--lr", "1e-3", "--save-every", "1", "--batch", "2", "--resume"),
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model("hf"), "--data", Data(), "--format", "tokens", "--out", output, "--steps", "2", "--lr", "1e-3", "--save-every", "1", "--batch", "2", "--resume"),
             "--full is false, but checkpoint-2 was trained with true");
     }
 
@@ -66,7 +66,7 @@ public sealed class FinetuneFullTests : IDisposable
     public void AGgufModelIsWrittenAsAGgufFileInTheFolder()
     {
         var output = Path.Combine(_folder, "gguf");
-        var r = CliRunner.Run("finetune", Model("model-f32.gguf"), "--data", Data(), "--out", output, "--full", "--steps", "1", "--lr", "1e-3", "--save-every", "0");
+        var r = CliRunner.Run("finetune", Model("model-f32.gguf"), "--data", Data(), "--format", "tokens", "--out", output, "--full", "--steps", "1", "--lr", "1e-3", "--save-every", "0");
         Assert.True(r.ExitCode == 0, r.Err);
         using var source = Checkpoint.Open(Model("model-f32.gguf"));
         using var trained = Checkpoint.Open(Path.Combine(output, "model.gguf"));
@@ -79,10 +79,10 @@ public sealed class FinetuneFullTests : IDisposable
     {
         var output = Path.Combine(_folder, "refused");
         foreach (var (flag, value) in new[] { ("--r", "4"), ("--alpha", "8"), ("--targets", "all"), ("--init-adapter", Model("lora")) })
-            CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model("hf"), "--data", Data(), "--out", output, "--full", flag, value),
+            CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model("hf"), "--data", Data(), "--format", "tokens", "--out", output, "--full", flag, value),
                 $"{flag} is for LoRA adapters");
-        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model("hf"), "--data", Data(), "--out", output, "--full", "--gguf"), "--gguf is for LoRA adapters");
-        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model("hf"), "--data", Data(), "--out", Model("hf"), "--full", "--steps", "1"), "is the model itself");
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model("hf"), "--data", Data(), "--format", "tokens", "--out", output, "--full", "--gguf"), "--gguf is for LoRA adapters");
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model("hf"), "--data", Data(), "--format", "tokens", "--out", Model("hf"), "--full", "--steps", "1"), "is the model itself");
         Assert.False(Directory.Exists(output));
     }
 }

@@ -16,9 +16,10 @@ public sealed class FinetuneResumeTests : IDisposable
 
     static string Model => Fixtures.Require("models", "llama-a", "hf");
 
-    string Data()
+    /// <summary>Alpaca records: each step takes long enough that the killed run is still training when the kill lands.</summary>
+    string AlpacaData()
     {
-        var path = Path.Combine(_folder, "train.jsonl");
+        var path = Path.Combine(_folder, "alpaca.jsonl");
         File.WriteAllLines(path,
         [
             """{"instruction": "What is the capital of France?", "output": "Paris."}""",
@@ -31,7 +32,16 @@ public sealed class FinetuneResumeTests : IDisposable
         return path;
     }
 
-    /// <summary>Four training examples in batches of two: the 8 steps cross 4 epochs, so the resumed shuffle matters too.</summary>
+    /// <summary>Short pre-tokenized examples, for the tests whose timing does not matter: quick to train on.</summary>
+    string Data()
+    {
+        var path = Path.Combine(_folder, "train.jsonl");
+        File.WriteAllLines(path, Enumerable.Range(0, 6).Select(i =>
+            $$"""{"input_ids": [{{string.Join(", ", Enumerable.Range(10 + 37 * i, 6 + i))}}], "labels": [-100, -100, {{string.Join(", ", Enumerable.Range(12 + 37 * i, 4 + i))}}]}"""));
+        return path;
+    }
+
+    /// <summary>Four training examples (two held out) in batches of two: the 8 steps cross 4 epochs, so the resumed shuffle matters too.</summary>
     static string[] Arguments(string data, string output, params string[] extra) =>
         ["finetune", Model, "--data", data, "--out", output, "--save-every", "2", "--steps", "8", "-t", "2", "--batch", "2",
          "--val-split", "0.33", "--targets", "q_proj,v_proj,down_proj", "--lr", "1e-2", .. extra];
@@ -67,7 +77,7 @@ public sealed class FinetuneResumeTests : IDisposable
     [Fact]
     public async Task AKilledRunResumesToTheSameAdapterAndLosses()
     {
-        var data = Data();
+        var data = AlpacaData();
         string whole = Path.Combine(_folder, "whole"), killed = Path.Combine(_folder, "killed");
         await RunToEnd(Arguments(data, whole));
 
@@ -103,14 +113,14 @@ public sealed class FinetuneResumeTests : IDisposable
         Assert.Equal(["checkpoint-6", "checkpoint-8"], Directory.GetDirectories(killed).Select(Path.GetFileName).Order());
     }
 
-    /// <summary>A checkpoint's layout: a PEFT folder, the optimizer's moments, the state and arguments.</summary>
+    /// <summary>Also checks a checkpoint's layout: a PEFT folder, the optimizer's moments, the state and arguments.</summary>
     [Fact]
     public void ALeftoverTmpCheckpointIsIgnoredAndRemoved()
     {
         var data = Data();
         string first = Path.Combine(_folder, "first"), second = Path.Combine(_folder, "second");
         string[] Args(string output, params string[] extra) =>
-            ["finetune", Model, "--data", data, "--out", output, "--save-every", "2", "--steps", "4", "--batch", "2", .. extra];
+            ["finetune", Model, "--data", data, "--format", "tokens", "--out", output, "--save-every", "2", "--steps", "4", "--batch", "2", .. extra];
         var r = CliRunner.Run(Args(first));
         Assert.True(r.ExitCode == 0, r.Err);
         var checkpoint = Path.Combine(first, "checkpoint-2");
@@ -152,7 +162,7 @@ public sealed class FinetuneResumeTests : IDisposable
         var data = Data();
         var output = Path.Combine(_folder, "run");
         string[] Args(string dataPath, params string[] extra) =>
-            ["finetune", Model, "--data", dataPath, "--out", output, "--save-every", "1", "--steps", "1", .. extra];
+            ["finetune", Model, "--data", dataPath, "--format", "tokens", "--out", output, "--save-every", "1", "--steps", "1", .. extra];
         var r = CliRunner.Run(Args(data));
         Assert.True(r.ExitCode == 0, r.Err);
 
@@ -160,14 +170,14 @@ public sealed class FinetuneResumeTests : IDisposable
         CliRunner.AssertCleanFailure(CliRunner.Run(Args(data, "--resume", "--r", "4")), "--r is 4, but checkpoint-1 was trained with 8");
         CliRunner.AssertCleanFailure(CliRunner.Run(Args(data, "--resume", "--no-shuffle")), "--no-shuffle is true");
         var other = Path.Combine(_folder, "other.jsonl");
-        File.WriteAllText(other, File.ReadAllText(data) + """{"instruction": "One more.", "output": "Yes."}""");
+        File.WriteAllText(other, File.ReadAllText(data) + """{"input_ids": [1, 2, 3]}""");
         CliRunner.AssertCleanFailure(CliRunner.Run(Args(other, "--resume")), "the training data is not the data checkpoint-1 was trained on");
         CliRunner.AssertCleanFailure(CliRunner.Run(Args(data)), "holds checkpoints of an earlier run");
         var empty = Directory.CreateDirectory(Path.Combine(_folder, "empty")).FullName;
-        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", data, "--out", empty, "--resume"), "no checkpoint to resume from");
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", data, "--format", "tokens", "--out", empty, "--resume"), "no checkpoint to resume from");
 
         // What only changes saving and evaluation may differ.
-        r = CliRunner.Run("finetune", Model, "--data", data, "--out", output, "--steps", "1", "--resume", "--save-every", "5", "--save-total-limit", "3");
+        r = CliRunner.Run("finetune", Model, "--data", data, "--format", "tokens", "--out", output, "--steps", "1", "--resume", "--save-every", "5", "--save-total-limit", "3");
         Assert.True(r.ExitCode == 0, r.Err);
         Assert.Contains("step 1 of 1", r.Err);
     }

@@ -15,11 +15,11 @@ public sealed class FullFineTuningTests : IDisposable
         var model = Fixtures.Require("models", "llama-a", "hf");
         var data = Path.Combine(_folder, "train.jsonl");
         File.WriteAllText(data, """
-            {"instruction": "Name a colour.", "output": "Blue."}
-            {"instruction": "Add the numbers.", "input": "2 and 3", "output": "5"}
-            {"instruction": "Say hi.", "output": "Hello."}
+            {"input_ids": [1, 20, 300, 41, 5], "labels": [-100, -100, 300, 41, 5]}
+            {"input_ids": [7, 8, 9, 10, 11, 12, 13]}
+            {"input_ids": [100, 200, 300, 400]}
             """);
-        var options = new FineTuningOptions { Full = true, Steps = 4, SaveEvery = 2, BatchSize = 2, LearningRate = 1e-3f, Schedule = ScheduleKind.Cosine };
+        var options = new FineTuningOptions { Format = Agora.Training.Data.DatasetFormat.Tokens, Full = true, Steps = 4, SaveEvery = 2, BatchSize = 2, LearningRate = 1e-3f, Schedule = ScheduleKind.Cosine };
         string whole = Path.Combine(_folder, "whole"), resumed = Path.Combine(_folder, "resumed");
 
         using var first = new FineTuning(model, data, whole, options, resume: false);
