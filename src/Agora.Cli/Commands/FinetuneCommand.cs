@@ -1,148 +1,181 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Agora.Adapters;
+using Agora.Conversion;
 using Agora.Formats;
 using Agora.Formats.Checkpoint;
-using Agora.Templates;
 using Agora.Tensors.Threading;
-using Agora.Tokenization;
 using Agora.Training;
 using Agora.Training.Data;
 
 namespace Agora.Cli.Commands;
 
 /// <summary>
-/// <c>agora finetune MODEL --data FILE --out DIR …</c>: trains a LoRA adapter on a dataset and writes a PEFT
-/// adapter folder, the training record (training.json) and the loss curve (loss.svg) into DIR.
+/// <c>agora finetune MODEL --data FILE --out DIR …</c>: trains a LoRA adapter on a dataset (the run itself is
+/// <see cref="FineTuning"/>) and writes a PEFT adapter folder — with --full the trained model, in its source's
+/// format — the training record (training.json) and the loss curve (loss.svg) into DIR, beside the run's checkpoints.
 /// </summary>
 public static class FinetuneCommand
 {
+    static readonly FineTuningOptions Defaults = new();
+    /// <summary>The file a full fine-tuning of a GGUF model writes into DIR.</summary>
+    const string FullGgufFile = "model.gguf";
+
     public static Command Create(Terminal terminal)
     {
         var model = new Argument<string>("MODEL") { Description = "A GGUF file or a Hugging Face folder" };
         var data = new Option<string>("--data") { Description = "Training data: a JSON array or JSON Lines file", Required = true };
-        var format = new Option<string>("--format") { Description = "alpaca, sharegpt, messages or tokens", DefaultValueFactory = _ => "alpaca" };
-        var output = new Option<string>("--out", "-o") { Description = "The folder to write the adapter and training record into", Required = true };
-        var rank = new Option<int>("--r") { Description = "LoRA rank", DefaultValueFactory = _ => 8 };
-        var alpha = new Option<float>("--alpha") { Description = "lora_alpha (the update is scaled by alpha/r)", DefaultValueFactory = _ => 16 };
-        var targets = new Option<string>("--targets") { Description = "Modules to adapt, comma-separated (q_proj,v_proj,…) or all", DefaultValueFactory = _ => "q_proj,v_proj" };
-        var rate = new Option<float>("--lr") { Description = "Peak learning rate", DefaultValueFactory = _ => 2e-4f };
+        var format = new Option<string>("--format") { Description = "alpaca, sharegpt, messages or tokens", DefaultValueFactory = _ => DatasetFormats.Name(Defaults.Format) };
+        var output = new Option<string>("--out", "-o") { Description = "The folder to write the adapter, checkpoints and training record into", Required = true };
+        var rank = new Option<int>("--r") { Description = "LoRA rank", DefaultValueFactory = _ => Defaults.Rank };
+        var alpha = new Option<float>("--alpha") { Description = "lora_alpha (the update is scaled by alpha/r)", DefaultValueFactory = _ => Defaults.Alpha };
+        var targets = new Option<string>("--targets") { Description = "Modules to adapt, comma-separated (q_proj,v_proj,…) or all", DefaultValueFactory = _ => string.Join(',', Defaults.Targets) };
+        var rate = new Option<float>("--lr") { Description = "Peak learning rate", DefaultValueFactory = _ => Defaults.LearningRate };
         var epochs = new Option<int?>("--epochs") { Description = "Passes over the data (default 1)" };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps (instead of --epochs)" };
-        var batch = new Option<int>("--batch") { Description = "Examples per micro-batch", DefaultValueFactory = _ => 1 };
-        var accumulation = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
-        var maxLength = new Option<int>("--max-len") { Description = "Examples are cut to this many tokens", DefaultValueFactory = _ => 1024 };
-        var schedule = new Option<string>("--schedule") { Description = "constant, linear or cosine", DefaultValueFactory = _ => "linear" };
+        var batch = new Option<int>("--batch") { Description = "Examples (with --packing: packed rows) per micro-batch", DefaultValueFactory = _ => Defaults.BatchSize };
+        var accumulation = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => Defaults.GradientAccumulation };
+        var maxLength = new Option<int>("--max-len") { Description = "Examples are cut to this many tokens (with --packing: the packed row length)", DefaultValueFactory = _ => Defaults.MaxLength };
+        var schedule = new Option<string>("--schedule") { Description = "constant, linear or cosine", DefaultValueFactory = _ => Defaults.Schedule.ToString().ToLowerInvariant() };
         var warmup = new Option<int>("--warmup") { Description = "Warmup steps" };
-        var weightDecay = new Option<float>("--weight-decay") { Description = "AdamW's decoupled weight decay", DefaultValueFactory = _ => 0f };
-        var clip = new Option<float>("--clip") { Description = "Clip gradients to this global norm (0: off)", DefaultValueFactory = _ => 1f };
-        var seed = new Option<ulong>("--seed") { Description = "Seed for the adapter's initialisation and the shuffle", DefaultValueFactory = _ => 42 };
+        var weightDecay = new Option<float>("--weight-decay") { Description = "AdamW's decoupled weight decay", DefaultValueFactory = _ => Defaults.WeightDecay };
+        var clip = new Option<float>("--clip") { Description = "Clip gradients to this global norm (0: off)", DefaultValueFactory = _ => Defaults.ClipNorm };
+        var seed = new Option<ulong>("--seed") { Description = "Seed for the adapter's initialisation, the validation split and the shuffle", DefaultValueFactory = _ => Defaults.Seed };
         var noShuffle = new Option<bool>("--no-shuffle") { Description = "Keep the file's order" };
         var initAdapter = new Option<string?>("--init-adapter") { Description = "Continue training this PEFT adapter instead of a new one" };
         var trainOnInputs = new Option<bool>("--train-on-inputs") { Description = "Score the prompt tokens too, not only the responses" };
         var skipBad = new Option<bool>("--skip-bad-lines") { Description = "Skip malformed records (counted) instead of stopping" };
+        var packing = new Option<bool>("--packing") { Description = "Pack whole examples into rows of up to --max-len tokens (each attends only to itself)" };
+        var valSplit = new Option<double>("--val-split") { Description = "Hold out this fraction of the examples (chosen with the seed) for validation" };
+        var valData = new Option<string?>("--val-data") { Description = "Validation data (same format), instead of --val-split" };
+        var evalEvery = new Option<int?>("--eval-every") { Description = "Evaluate every N steps and at the end (default: at each checkpoint and at the end)" };
+        var saveEvery = new Option<int>("--save-every") { Description = "Write a checkpoint every N optimizer steps (0: none)", DefaultValueFactory = _ => Defaults.SaveEvery };
+        var saveLimit = new Option<int>("--save-total-limit") { Description = "Checkpoints kept (the newest)", DefaultValueFactory = _ => Defaults.SaveTotalLimit };
+        var resume = new Option<bool>("--resume") { Description = "Continue from the newest checkpoint in --out, as if never stopped" };
+        var full = new Option<bool>("--full") { Description = "Full fine-tuning: train every weight and write the model, not a LoRA adapter" };
         var gguf = new Option<bool>("--gguf") { Description = "Also write the adapter as a llama.cpp GGUF LoRA (adapter.gguf)" };
         var threads = new Option<int?>("--threads", "-t") { Description = "Worker threads (default: one per core)" };
-        var resume = new Option<bool>("--resume") { Description = "Not implemented yet" };
-        var full = new Option<bool>("--full") { Description = "Not implemented yet" };
-        var command = new Command("finetune", "Train a LoRA adapter on a dataset")
+        var command = new Command("finetune", "Train a LoRA adapter (or with --full every weight) on a dataset")
         {
             model, data, format, output, rank, alpha, targets, rate, epochs, steps, batch, accumulation, maxLength, schedule,
-            warmup, weightDecay, clip, seed, noShuffle, initAdapter, trainOnInputs, skipBad, gguf, threads, resume, full,
+            warmup, weightDecay, clip, seed, noShuffle, initAdapter, trainOnInputs, skipBad, packing, valSplit, valData,
+            evalEvery, saveEvery, saveLimit, resume, full, gguf, threads,
         };
         command.SetAction(AgoraCli.Guarded(terminal, parse =>
         {
-            if (parse.GetValue(resume)) throw new AgoraException("--resume is not implemented yet (checkpoints are not written)");
-            if (parse.GetValue(full)) throw new AgoraException("--full (full fine-tuning) is not available from the command line yet");
-            if (parse.GetValue(epochs) is not null && parse.GetValue(steps) is not null) throw new AgoraException("give --epochs or --steps, not both");
-            int batchSize = Positive(parse.GetValue(batch), "--batch"), accumulate = Positive(parse.GetValue(accumulation), "--grad-accum");
-            var kind = parse.GetValue(schedule)!.ToLowerInvariant() switch
+            bool trainAll = parse.GetValue(full);
+            if (trainAll)
+                foreach (var loraOnly in new Option[] { rank, alpha, targets, initAdapter, gguf })
+                    if (parse.GetResult(loraOnly) is { Implicit: false })
+                        throw new AgoraException($"{loraOnly.Name} is for LoRA adapters; full fine-tuning (--full) trains the weights themselves");
+            var options = new FineTuningOptions
             {
-                "constant" => ScheduleKind.Constant,
-                "linear" => ScheduleKind.Linear,
-                "cosine" => ScheduleKind.Cosine,
-                var other => throw new AgoraException($"unknown schedule '{other}' (expected constant, linear or cosine)"),
-            };
-            var dataFormat = DatasetFormats.Parse(parse.GetValue(format)!);
-            if (parse.GetValue(threads) is { } t) WorkerPool.SetSharedThreads(Positive(t, "--threads"));
-            string modelPath = parse.GetValue(model)!, dataPath = parse.GetValue(data)!, outDir = parse.GetValue(output)!;
-            if (!File.Exists(dataPath)) throw new AgoraException($"{dataPath}: no such data file");
-
-            using var checkpoint = Checkpoint.Open(modelPath);
-            var tokenizer = TokenizerSource.Load(checkpoint);
-            var template = ChatTemplate.FromCheckpoint(checkpoint);
-            ulong seedValue = parse.GetValue(seed);
-            var adapter = parse.GetValue(initAdapter) is { } init
-                ? LoraAdapter.Load(init, checkpoint)
-                : LoraInitialization.Create(checkpoint,
-                    [.. parse.GetValue(targets)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)],
-                    parse.GetValue(rank), parse.GetValue(alpha), seedValue);
-            var encoder = new ExampleEncoder(tokenizer, template, new EncodingOptions
-            {
-                Format = dataFormat,
-                MaxLength = Positive(parse.GetValue(maxLength), "--max-len"),
+                Format = DatasetFormats.Parse(parse.GetValue(format)!),
+                MaxLength = parse.GetValue(maxLength),
                 TrainOnInputs = parse.GetValue(trainOnInputs),
                 SkipMalformed = parse.GetValue(skipBad),
-            });
-            var dataset = encoder.EncodeFile(dataPath);
-            terminal.Err.WriteLine($"data: {dataset.Examples.Count} examples, {dataset.TokenCount} tokens" +
-                $"{(dataset.Skipped > 0 ? $", {dataset.Skipped} malformed skipped" : "")}" +
-                $"{(dataset.Truncated > 0 ? $", {dataset.Truncated} truncated to {parse.GetValue(maxLength)} tokens" : "")}" +
-                $"{(dataset.DroppedAfterTruncation > 0 ? $", {dataset.DroppedAfterTruncation} dropped (nothing to score)" : "")}");
+                Packing = parse.GetValue(packing),
+                Full = trainAll,
+                ValidationSplit = parse.GetValue(valSplit),
+                ValidationData = parse.GetValue(valData),
+                Rank = parse.GetValue(rank),
+                Alpha = parse.GetValue(alpha),
+                Targets = [.. parse.GetValue(targets)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)],
+                InitAdapter = parse.GetValue(initAdapter),
+                LearningRate = parse.GetValue(rate),
+                Epochs = parse.GetValue(epochs),
+                Steps = parse.GetValue(steps),
+                BatchSize = parse.GetValue(batch),
+                GradientAccumulation = parse.GetValue(accumulation),
+                Schedule = parse.GetValue(schedule)!.ToLowerInvariant() switch
+                {
+                    "constant" => ScheduleKind.Constant,
+                    "linear" => ScheduleKind.Linear,
+                    "cosine" => ScheduleKind.Cosine,
+                    var other => throw new AgoraException($"unknown schedule '{other}' (expected constant, linear or cosine)"),
+                },
+                WarmupSteps = parse.GetValue(warmup),
+                WeightDecay = parse.GetValue(weightDecay),
+                ClipNorm = parse.GetValue(clip),
+                Seed = parse.GetValue(seed),
+                Shuffle = !parse.GetValue(noShuffle),
+                SaveEvery = parse.GetValue(saveEvery),
+                SaveTotalLimit = parse.GetValue(saveLimit),
+                EvalEvery = parse.GetValue(evalEvery),
+            };
+            if (parse.GetValue(threads) is { } t)
+                WorkerPool.SetSharedThreads(t > 0 ? t : throw new AgoraException($"--threads must be positive, not {t}"));
+            string modelPath = parse.GetValue(model)!, dataPath = parse.GetValue(data)!, outDir = parse.GetValue(output)!;
 
-            var training = TrainableTransformer.ForLora(checkpoint, adapter);
-            int padId = tokenizer.PadId ?? tokenizer.EosId ?? 0;
-            var sampler = new BatchSampler(dataset.Examples, batchSize, padId, !parse.GetValue(noShuffle), seedValue);
-            int totalSteps = parse.GetValue(steps) is { } s
-                ? Positive(s, "--steps")
-                : (Positive(parse.GetValue(epochs) ?? 1, "--epochs") * sampler.BatchesPerEpoch + accumulate - 1) / accumulate;
-            int totalMicroBatches = parse.GetValue(steps) is null ? (parse.GetValue(epochs) ?? 1) * sampler.BatchesPerEpoch : int.MaxValue;
-            var trainer = new Trainer(training, new AdamWOptions(WeightDecay: parse.GetValue(weightDecay)),
-                new LearningRateSchedule(kind, parse.GetValue(rate), parse.GetValue(warmup), totalSteps), parse.GetValue(clip));
-
-            var losses = new List<double>(totalSteps);
-            long tokens = 0;
-            int dealt = 0;
-            var clock = Stopwatch.StartNew();
-            for (int step = 0; step < totalSteps; step++)
+            using var run = new FineTuning(modelPath, dataPath, outDir, options, parse.GetValue(resume));
+            // With --full the trained model is written in its source's format: a Hugging Face folder is DIR itself,
+            // a GGUF file goes into it. An output the export would refuse is refused before training.
+            string? modelOutput = null;
+            if (trainAll)
             {
-                var micro = new List<TrainingBatch>(accumulate);
-                while (micro.Count < accumulate && dealt < totalMicroBatches) { micro.Add(sampler.Next()); dealt++; }
-                var result = trainer.Step(micro);
-                if (!double.IsFinite(result.Loss)) throw new AgoraException($"step {step + 1}: the loss is {result.Loss}; lower --lr or set --clip");
-                losses.Add(result.Loss);
-                tokens += micro.Sum(b => (long)b.Tokens.Length);
-                double elapsed = clock.Elapsed.TotalSeconds;
-                var eta = TimeSpan.FromSeconds(elapsed / (step + 1) * (totalSteps - step - 1));
-                terminal.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"step {step + 1}/{totalSteps}  loss {result.Loss:F4}  lr {result.LearningRate:G3}  grad-norm {result.GradientNorm:G3}  {tokens / Math.Max(elapsed, 1e-9):F0} tokens/s  ETA {eta:hh\\:mm\\:ss}"));
+                Directory.CreateDirectory(outDir);
+                modelOutput = run.Model.Format == CheckpointFormat.Gguf ? Path.Combine(outDir, FullGgufFile) : outDir;
+                ModelExport.CheckOutput(run.Model, modelOutput);
             }
 
-            var saved = new LoraAdapter(adapter.Weights, adapter.Rank, adapter.Alpha, adapter.UseRsLora)
+            var dataset = run.Data;
+            terminal.Err.WriteLine($"data: {dataset.Examples.Count} examples, {dataset.TokenCount} tokens" +
+                $"{(dataset.Skipped > 0 ? $", {dataset.Skipped} malformed skipped" : "")}" +
+                $"{(dataset.Truncated > 0 ? $", {dataset.Truncated} truncated to {options.MaxLength} tokens" : "")}" +
+                $"{(dataset.DroppedAfterTruncation > 0 ? $", {dataset.DroppedAfterTruncation} dropped (nothing to score)" : "")}" +
+                $"{(run.ValidationExamples > 0 ? $"; {run.ValidationExamples} validation examples" : "")}");
+            if (run.ResumedFrom != null) terminal.Err.WriteLine($"resuming from {run.ResumedFrom} (step {run.StartStep} of {run.TotalSteps})");
+
+            long tokens = 0;
+            var clock = Stopwatch.StartNew();
+            run.Run(progress =>
             {
-                TargetModules = adapter.TargetModules,
-                TargetModulesRegex = adapter.TargetModulesRegex,
-                LayersToTransform = adapter.LayersToTransform,
-                BaseModel = adapter.BaseModel ?? Path.GetFullPath(modelPath),
-            };
-            PeftAdapterFormat.Write(saved, outDir);
-            if (parse.GetValue(gguf)) GgufLoraFormat.Write(saved, Path.Combine(outDir, "adapter.gguf"), checkpoint.Config);
-            AtomicFile.Write(Path.Combine(outDir, "training.json"), Record(parse, command, seedValue, dataPath, modelPath, dataset, totalSteps, losses));
-            AtomicFile.Write(Path.Combine(outDir, "loss.svg"), System.Text.Encoding.UTF8.GetBytes(LossCurve.Svg(losses)));
+                switch (progress)
+                {
+                    case StepTaken s:
+                        tokens += s.Tokens;
+                        double elapsed = clock.Elapsed.TotalSeconds;
+                        var eta = TimeSpan.FromSeconds(elapsed / (s.Step - run.StartStep) * (s.TotalSteps - s.Step));
+                        terminal.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"step {s.Step}/{s.TotalSteps}  loss {s.Result.Loss:F4}  lr {s.Result.LearningRate:G3}  grad-norm {s.Result.GradientNorm:G3}  {tokens / Math.Max(elapsed, 1e-9):F0} tokens/s  ETA {eta:hh\\:mm\\:ss}"));
+                        break;
+                    case Evaluated e:
+                        terminal.Err.WriteLine(string.Create(CultureInfo.InvariantCulture, $"eval after step {e.Step}: loss {e.Loss:F4}"));
+                        break;
+                    case CheckpointWritten c:
+                        terminal.Err.WriteLine($"checkpoint {c.Folder}");
+                        break;
+                }
+            });
+
+            string written;
+            if (run.Adapter is { } adapter)
+            {
+                PeftAdapterFormat.Write(adapter, outDir);
+                if (parse.GetValue(gguf)) GgufLoraFormat.Write(adapter, Path.Combine(outDir, "adapter.gguf"), run.Model.Config);
+                written = $"adapter (r {adapter.Rank}, {adapter.Weights.Count} weights)";
+            }
+            else
+            {
+                ModelExport.Write(run.Model, run.Trainable.Parameters.ToDictionary(p => p.Name, p => p.Value), modelOutput!);
+                written = $"model ({run.Trainable.Parameters.Count} tensors trained{(modelOutput == outDir ? "" : $", {FullGgufFile}")})";
+            }
+            AtomicFile.Write(Path.Combine(outDir, "training.json"), Record(parse, command, dataPath, modelPath, run));
+            AtomicFile.Write(Path.Combine(outDir, "loss.svg"), System.Text.Encoding.UTF8.GetBytes(LossCurve.Svg(run.Losses, run.EvalLosses)));
             terminal.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"wrote {outDir}: adapter (r {saved.Rank}, {saved.Weights.Count} weights), training.json, loss.svg; final loss {losses[^1]:F4} in {clock.Elapsed.TotalSeconds:F1} s"));
+                $"wrote {outDir}: {written}, training.json, loss.svg; final loss {run.Losses[^1]:F4} in {clock.Elapsed.TotalSeconds:F1} s"));
             return 0;
         }));
         return command;
     }
 
-    static int Positive(int value, string flag) => value > 0 ? value : throw new AgoraException($"{flag} must be positive, not {value}");
-
-    /// <summary>training.json: every option as given or defaulted, the seed, the inputs' SHA-256 and one loss per optimizer step.</summary>
-    static byte[] Record(ParseResult parse, Command command, ulong seed, string dataPath, string modelPath, EncodedDataset dataset, int steps, List<double> losses)
+    /// <summary>
+    /// training.json: every option as given or defaulted, the seed, the inputs' SHA-256, one loss per optimizer step
+    /// (all of the run's, across resumes) and the validation losses.
+    /// </summary>
+    static byte[] Record(ParseResult parse, Command command, string dataPath, string modelPath, FineTuning run)
     {
         var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -159,31 +192,31 @@ public static class FinetuneCommand
                 JsonSerializer.Serialize(json, value);
             }
             json.WriteEndObject();
-            json.WriteNumber("seed", seed);
-            json.WriteString("data_sha256", Sha256(dataPath));
+            json.WriteNumber("seed", run.Options.Seed);
+            json.WriteString("data_sha256", run.DataSha256);
+            if (run.ValidationSha256 != null) json.WriteString("validation_sha256", run.ValidationSha256);
             json.WriteStartObject("model_sha256");
-            foreach (var file in ModelFiles(modelPath)) json.WriteString(Path.GetFileName(file), Sha256(file));
+            foreach (var (file, hash) in run.ModelSha256) json.WriteString(file, hash);
             json.WriteEndObject();
-            json.WriteNumber("examples", dataset.Examples.Count);
-            json.WriteNumber("skipped", dataset.Skipped);
-            json.WriteNumber("truncated", dataset.Truncated);
-            json.WriteNumber("steps", steps);
+            json.WriteNumber("examples", run.TrainingExamples);
+            json.WriteNumber("validation_examples", run.ValidationExamples);
+            json.WriteNumber("skipped", run.Data.Skipped);
+            json.WriteNumber("truncated", run.Data.Truncated);
+            json.WriteNumber("steps", run.TotalSteps);
             json.WriteStartArray("losses");
-            foreach (var loss in losses) json.WriteNumberValue(loss);
+            foreach (var loss in run.Losses) json.WriteNumberValue(loss);
+            json.WriteEndArray();
+            json.WriteStartArray("eval_losses");
+            foreach (var e in run.EvalLosses)
+            {
+                json.WriteStartObject();
+                json.WriteNumber("step", e.Step);
+                json.WriteNumber("loss", e.Loss);
+                json.WriteEndObject();
+            }
             json.WriteEndArray();
             json.WriteEndObject();
         }
         return buffer.ToArray();
-    }
-
-    /// <summary>The files that make the model: a GGUF file itself, or a folder's config and weights.</summary>
-    static IEnumerable<string> ModelFiles(string path) => Directory.Exists(path)
-        ? Directory.EnumerateFiles(path).Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal) || Path.GetFileName(f) == "config.json").Order(StringComparer.Ordinal)
-        : [path];
-
-    static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 }

@@ -86,10 +86,65 @@ public sealed class FinetuneCommandTests : IDisposable
         CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", good, "--out", output, "--schedule", "step"), "unknown schedule 'step'");
         CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", good, "--out", output, "--batch", "0"), "--batch must be positive");
         CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", good, "--out", output, "--epochs", "1", "--steps", "1"), "not both");
-        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", good, "--out", output, "--resume"), "--resume is not implemented");
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", good, "--out", output, "--resume"), "no checkpoint to resume from");
         CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", Path.Combine(_folder, "none.jsonl"), "--out", output), "no such data file");
         var bad = Data(OneExample + "\n{\"instruction\": \"x\"\n");
         CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", bad, "--out", output), $"{bad}: line 2: not valid JSON");
         Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void AnAdapterOfAnotherArchitectureIsRefused()
+    {
+        var bloomAdapter = Fixtures.Require("models", "bloom-a", "lora");
+        var r = CliRunner.Run("finetune", Model, "--data", Data(OneExample), "--out", Path.Combine(_folder, "x"), "--init-adapter", bloomAdapter);
+        CliRunner.AssertCleanFailure(r, "is the adapter for another architecture?");
+        Assert.Contains("'transformer.h.", r.Err);
+    }
+
+    [Fact]
+    public void LongExamplesAreTruncatedAndCountedAndEmptyResponsesRefused()
+    {
+        var output = Path.Combine(_folder, "long");
+        var tokens = Data($$"""{"input_ids": [{{string.Join(", ", Enumerable.Range(1, 20))}}]}""" + "\n" + """{"input_ids": [1, 2, 3]}""");
+        var r = CliRunner.Run("finetune", Model, "--data", tokens, "--format", "tokens", "--out", output, "--steps", "1", "--max-len", "16");
+        Assert.True(r.ExitCode == 0, r.Err);
+        Assert.Contains("data: 2 examples, 19 tokens, 1 truncated to 16 tokens", r.Err);
+        var record = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "training.json")))!;
+        Assert.Equal(1, (int)record["truncated"]!);
+
+        var empty = Data(OneExample + "\n" + """{"instruction": "Say nothing.", "output": ""}""");
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", empty, "--out", Path.Combine(_folder, "empty")),
+            $"{empty}: line 2: the response ('output') is empty");
+        r = CliRunner.Run("finetune", Model, "--data", empty, "--out", Path.Combine(_folder, "skipped"), "--steps", "1", "--skip-bad-lines");
+        Assert.True(r.ExitCode == 0, r.Err);
+        Assert.Contains("data: 1 examples, ", r.Err);
+        Assert.Contains("1 malformed skipped", r.Err);
+    }
+
+    [Fact]
+    public void ValidationAndCheckpointFlagsAreCheckedAndEvalLossesRecorded()
+    {
+        var data = Data(string.Join("\n", Enumerable.Range(1, 4).Select(i => $$"""{"instruction": "Count to {{i}}.", "output": "{{string.Join(", ", Enumerable.Range(1, i))}}"}""")));
+        var output = Path.Combine(_folder, "eval");
+        var r = CliRunner.Run("finetune", Model, "--data", data, "--out", output, "--steps", "3", "--val-split", "0.5", "--eval-every", "2", "--save-every", "0");
+        Assert.True(r.ExitCode == 0, r.Err);
+        Assert.Contains("; 2 validation examples", r.Err);
+        Assert.Contains("eval after step 2: loss ", r.Err);
+        Assert.Contains("eval after step 3: loss ", r.Err);
+        Assert.DoesNotContain("checkpoint", r.Err);
+        var record = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "training.json")))!;
+        Assert.Equal([2, 3], record["eval_losses"]!.AsArray().Select(e => (int)e!["step"]!));
+        Assert.Equal(2, (int)record["examples"]!);
+        Assert.Contains("validation loss", File.ReadAllText(Path.Combine(output, "loss.svg")));
+
+        var bad = Path.Combine(_folder, "bad");
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", data, "--out", bad, "--val-split", "1"), "--val-split 1 must be a fraction in [0, 1)");
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", data, "--out", bad, "--eval-every", "2"), "--eval-every needs a validation set");
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", data, "--out", bad, "--val-split", "0.5", "--val-data", data), "not both");
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", data, "--out", bad, "--val-data", Path.Combine(_folder, "none.jsonl")), "no such validation data file");
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", data, "--out", bad, "--save-every", "-1"), "--save-every -1 must be 0");
+        CliRunner.AssertCleanFailure(CliRunner.Run("finetune", Model, "--data", data, "--out", bad, "--save-total-limit", "0"), "--save-total-limit must be positive");
+        Assert.False(Directory.Exists(bad));
     }
 }

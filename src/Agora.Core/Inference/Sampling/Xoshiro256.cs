@@ -16,6 +16,20 @@ public struct Xoshiro256
         _s3 = SplitMix(ref seed);
     }
 
+    /// <summary>The generator's four state words, to save now and continue the same sequence later with <see cref="FromState"/>.</summary>
+    public readonly ulong[] State => [_s0, _s1, _s2, _s3];
+
+    /// <summary>A generator that continues from a saved <see cref="State"/>.</summary>
+    public static Xoshiro256 FromState(IReadOnlyList<ulong> state)
+    {
+        if (state.Count != 4) throw new AgoraException($"a xoshiro256** state is 4 words, not {state.Count}");
+        // All zeros is the one state xoshiro never reaches (it would stay zero forever).
+        if (state.All(w => w == 0)) throw new AgoraException("a xoshiro256** state cannot be all zeros");
+        var random = new Xoshiro256();
+        (random._s0, random._s1, random._s2, random._s3) = (state[0], state[1], state[2], state[3]);
+        return random;
+    }
+
     static ulong SplitMix(ref ulong state)
     {
         ulong z = state += 0x9E3779B97F4A7C15UL;
