@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Agora.Adapters;
@@ -128,27 +127,23 @@ public static class FinetuneCommand
                 $"{(run.ValidationExamples > 0 ? $"; {run.ValidationExamples} validation examples" : "")}");
             if (run.ResumedFrom != null) terminal.Err.WriteLine($"resuming from {run.ResumedFrom} (step {run.StartStep} of {run.TotalSteps})");
 
-            long tokens = 0;
-            var clock = Stopwatch.StartNew();
+            var bar = new ProgressBar(terminal);
             run.Run(progress =>
             {
                 switch (progress)
                 {
                     case StepTaken s:
-                        tokens += s.Tokens;
-                        double elapsed = clock.Elapsed.TotalSeconds;
-                        var eta = TimeSpan.FromSeconds(elapsed / (s.Step - run.StartStep) * (s.TotalSteps - s.Step));
-                        terminal.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"step {s.Step}/{s.TotalSteps}  loss {s.Result.Loss:F4}  lr {s.Result.LearningRate:G3}  grad-norm {s.Result.GradientNorm:G3}  {tokens / Math.Max(elapsed, 1e-9):F0} tokens/s  ETA {eta:hh\\:mm\\:ss}"));
+                        bar.Step(s, run.StartStep);
                         break;
                     case Evaluated e:
-                        terminal.Err.WriteLine(string.Create(CultureInfo.InvariantCulture, $"eval after step {e.Step}: loss {e.Loss:F4}"));
+                        bar.Line(string.Create(CultureInfo.InvariantCulture, $"eval after step {e.Step}: loss {e.Loss:F4}"));
                         break;
                     case CheckpointWritten c:
-                        terminal.Err.WriteLine($"checkpoint {c.Folder}");
+                        bar.Line($"checkpoint {c.Folder}");
                         break;
                 }
             });
+            bar.Finish();
 
             string written;
             if (run.Adapter is { } adapter)
@@ -165,7 +160,7 @@ public static class FinetuneCommand
             AtomicFile.Write(Path.Combine(outDir, "training.json"), Record(parse, command, dataPath, modelPath, run));
             AtomicFile.Write(Path.Combine(outDir, "loss.svg"), System.Text.Encoding.UTF8.GetBytes(LossCurve.Svg(run.Losses, run.EvalLosses)));
             terminal.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"wrote {outDir}: {written}, training.json, loss.svg; final loss {run.Losses[^1]:F4} in {clock.Elapsed.TotalSeconds:F1} s"));
+                $"wrote {outDir}: {written}, training.json, loss.svg; final loss {run.Losses[^1]:F4} in {bar.Elapsed.TotalSeconds:F1} s"));
             return 0;
         }));
         return command;
