@@ -1,4 +1,4 @@
-using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using Agora.Tensors.Kernels;
 using Agora.Tensors.Threading;
 
@@ -41,7 +41,8 @@ static unsafe class CausalAttention
             || (!alibiSlopes.IsEmpty && alibiSlopes.Length < heads))
             throw new ArgumentException($"attention shapes do not fit: tokens {tokens}, start {start}, heads {heads}/{kvHeads}, head size {headDim}");
         long work = 2L * tokens * heads * headDim * (window > 0 ? Math.Min(window, start + tokens) : start + tokens);
-        int chunks = work < ParallelThreshold ? 1 : Math.Min(pool.Threads, heads);
+        // A head per chunk, claimed dynamically: with few heads per thread an even split leaves one thread idle.
+        int chunks = work < ParallelThreshold ? 1 : heads;
         fixed (float* q = query) fixed (float* k = keys) fixed (float* v = values) fixed (float* slopes = alibiSlopes)
         fixed (float* s = scores) fixed (float* o = output)
         {
@@ -71,6 +72,19 @@ static unsafe class CausalAttention
         fixed (float* s = scratch) Heads(ref *job, s, first, end);
     }
 
+    /// <summary>dst += a·src over n floats (a head's worth: TensorPrimitives' per-call cost outweighs 64 elements).</summary>
+    static void AddScaled(float* dst, float* src, float a, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (var va = Vector512.Create(a); i <= n - 16; i += 16)
+                Vector512.FusedMultiplyAdd(Vector512.Load(src + i), va, Vector512.Load(dst + i)).Store(dst + i);
+        if (Vector256.IsHardwareAccelerated)
+            for (var va = Vector256.Create(a); i <= n - 8; i += 8)
+                Vector256.FusedMultiplyAdd(Vector256.Load(src + i), va, Vector256.Load(dst + i)).Store(dst + i);
+        for (; i < n; i++) dst[i] = MathF.FusedMultiplyAdd(src[i], a, dst[i]);
+    }
+
     static void Heads(ref Job job, float* scores, int firstHead, int endHead)
     {
         int headDim = job.HeadDim, queryRow = job.Heads * headDim, kvRow = job.KvHeads * headDim, group = job.Heads / job.KvHeads;
@@ -82,17 +96,17 @@ static unsafe class CausalAttention
             var weights = new Span<float>(scores + first, visible - first);
             for (int h = firstHead; h < endHead; h++)
             {
-                var q = new ReadOnlySpan<float>(job.Query + (long)t * queryRow + h * headDim, headDim);
                 int kvOffset = h / group * headDim;
+                float* qp = job.Query + (long)t * queryRow + h * headDim;
                 for (int k = first; k < visible; k++)
-                    weights[k - first] = TensorPrimitives.Dot(q, new ReadOnlySpan<float>(job.Keys + (long)k * kvRow + kvOffset, headDim)) * scale;
+                    weights[k - first] = VectorDot.Dot(qp, job.Keys + (long)k * kvRow + kvOffset, headDim, Simd.Best) * scale;
                 if (job.Slopes != null)
                     for (int k = first; k < visible; k++) weights[k - first] += job.Slopes[h] * k;
                 Activations.Softmax(weights);
-                var o = new Span<float>(job.Output + (long)t * queryRow + h * headDim, headDim);
-                o.Clear();
+                float* o = job.Output + (long)t * queryRow + h * headDim;
+                new Span<float>(o, headDim).Clear();
                 for (int k = first; k < visible; k++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(job.Values + (long)k * kvRow + kvOffset, headDim), weights[k - first], o, o);
+                    AddScaled(o, job.Values + (long)k * kvRow + kvOffset, weights[k - first], headDim);
             }
         }
     }

@@ -71,6 +71,48 @@ public sealed unsafe class LinearLayer
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int tokens, Span<float> rankScratch, Span<float> outScratch)
     {
         MatrixProduct.MatMul(x, _weight, _weightBytes, WeightType, y, tokens, In, Out);
+        AddBiasAndDeltas(x, y, tokens, rankScratch, outScratch);
+    }
+
+    /// <summary>
+    /// The forward passes of layers that read the same input (Q, K and V; gate and up): for one token, their
+    /// weights' rows run as one product, with the input quantized once (<see cref="SingleTokenProduct"/>).
+    /// </summary>
+    internal static void Forward(ReadOnlySpan<float> x, int tokens, Span<float> rankScratch, Span<float> outScratch,
+        LinearLayer first, Span<float> firstY, LinearLayer second, Span<float> secondY, LinearLayer? third = null, Span<float> thirdY = default)
+    {
+        if (tokens != 1)
+        {
+            first.Forward(x, firstY, tokens, rankScratch, outScratch);
+            second.Forward(x, secondY, tokens, rankScratch, outScratch);
+            third?.Forward(x, thirdY, tokens, rankScratch, outScratch);
+            return;
+        }
+        first.CheckShapes(x, firstY);
+        second.CheckShapes(x, secondY);
+        third?.CheckShapes(x, thirdY);
+        if (second.In != first.In || (third != null && third.In != first.In))
+            throw new ArgumentException($"{first.Name}, {second.Name}{(third != null ? ", " + third.Name : "")} do not read inputs of one size");
+        fixed (float* y0 = firstY) fixed (float* y1 = secondY) fixed (float* y2 = thirdY)
+        {
+            ReadOnlySpan<ProductSegment> segments = [first.Segment(y0), second.Segment(y1), third?.Segment(y2) ?? default];
+            SingleTokenProduct.Run(x, third != null ? segments : segments[..2], first.In, Simd.Best, Tensors.Threading.WorkerPool.Shared);
+        }
+        first.AddBiasAndDeltas(x, firstY, 1, rankScratch, outScratch);
+        second.AddBiasAndDeltas(x, secondY, 1, rankScratch, outScratch);
+        third?.AddBiasAndDeltas(x, thirdY, 1, rankScratch, outScratch);
+    }
+
+    ProductSegment Segment(float* y) => new(_weight, WeightType, Out, y);
+
+    void CheckShapes(ReadOnlySpan<float> x, Span<float> y)
+    {
+        if (x.Length != In || y.Length != Out)
+            throw new ArgumentException($"{Name}: one token's input has {x.Length} elements and output {y.Length}, the layer maps {In} → {Out}");
+    }
+
+    void AddBiasAndDeltas(ReadOnlySpan<float> x, Span<float> y, int tokens, Span<float> rankScratch, Span<float> outScratch)
+    {
         if (_bias != null)
             for (int t = 0; t < tokens; t++)
             {

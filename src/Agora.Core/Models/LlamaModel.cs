@@ -104,9 +104,7 @@ public sealed class LlamaModel : TransformerModel
             var values = cache.Values(l, end);
             var newKeys = keys.Slice(start * kv, n * kv);
             Normalization.RmsNorm(x, b.AttentionNorm, c.NormEpsilon, normed);
-            b.Query.Forward(normed, query, n, rank, wide);
-            b.Key.Forward(normed, newKeys, n, rank, wide);
-            b.Value.Forward(normed, values.Slice(start * kv, n * kv), n, rank, wide);
+            LinearLayer.Forward(normed, n, rank, wide, b.Query, query, b.Key, newKeys, b.Value, values.Slice(start * kv, n * kv));
             Rope.Apply(query, n, c.HeadDim, start, _inverseFrequencies, _ropeLayout);
             Rope.Apply(newKeys, n, c.HeadDim, start, _inverseFrequencies, _ropeLayout);
             CausalAttention.Compute(query, keys, values, n, start, c.HeadCount, c.KvHeadCount, c.HeadDim, c.SlidingWindow ?? 0, [], buffers.Scores, attention);
@@ -115,8 +113,7 @@ public sealed class LlamaModel : TransformerModel
 
             // Feed-forward sub-layer: down(SiLU(gate(h)) · up(h)).
             Normalization.RmsNorm(x, b.MlpNorm, c.NormEpsilon, normed);
-            b.Gate.Forward(normed, gate, n, rank, wide);
-            b.Up.Forward(normed, up, n, rank, wide);
+            LinearLayer.Forward(normed, n, rank, wide, b.Gate, gate, b.Up, up);
             Activations.SwiGlu(gate, up, gate);
             b.Down.Forward(gate, normed, n, rank, wide);
             Activations.Add(x, normed, x);

@@ -41,12 +41,24 @@ internal unsafe struct Int8Block
             }
             float d = amax / 127, id = d != 0 ? 1 / d : 0;
             int sum = 0;
-            for (int j = 0; j < Elements; j++)
+            if (Vector256.IsHardwareAccelerated)
             {
-                int q = (int)MathF.Round(x[j] * id);
-                dst->Qs[j] = (sbyte)q;
-                sum += q;
+                // Round to nearest even, as MathF.Round; |q| ≤ 127, so narrowing keeps every value.
+                var scale = Vector256.Create(id);
+                var q0 = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x) * scale));
+                var q1 = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + 8) * scale));
+                var q2 = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + 16) * scale));
+                var q3 = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + 24) * scale));
+                sum = Vector256.Sum(q0 + q1 + q2 + q3);
+                Vector256.Narrow(Vector256.Narrow(q0, q1), Vector256.Narrow(q2, q3)).Store(dst->Qs);
             }
+            else
+                for (int j = 0; j < Elements; j++)
+                {
+                    int q = (int)MathF.Round(x[j] * id);
+                    dst->Qs[j] = (sbyte)q;
+                    sum += q;
+                }
             dst->D = d;
             dst->Sum = sum;
         }

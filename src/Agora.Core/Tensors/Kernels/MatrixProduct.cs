@@ -37,6 +37,11 @@ public static unsafe class MatrixProduct
         Quants.CheckSupported(type);
         CheckShapes(x.Length, weightBytes, type, y.Length, tokens, inDim, outDim);
         if (tokens == 0 || outDim == 0) return;
+        if (tokens == 1)
+        {
+            fixed (float* yp = y) SingleTokenProduct.Run(x, [new ProductSegment(weight, type, outDim, yp)], inDim, width, pool);
+            return;
+        }
         bool int8 = Int8Activated(type) && !Decodes(type, tokens);
         var activations = int8 ? ScratchActivations(tokens * (inDim / Int8Block.Elements)) : [];
         fixed (float* xp = x) fixed (float* yp = y) fixed (Int8Block* xq = activations)
@@ -113,22 +118,9 @@ public static unsafe class MatrixProduct
                 if (decode) Quants.DequantizeRow(type, row, decoded, inDim, job.Width);
                 for (int t = 0; t < job.Tokens; t++)
                 {
-                    job.Y[(long)t * job.OutDim + o] = type switch
-                    {
-                        _ when decode => VectorDot.Dot(decoded, job.X + (long)t * inDim, inDim, job.Width),
-                        GgmlType.F32 => VectorDot.Dot((float*)row, job.X + (long)t * inDim, inDim, job.Width),
-                        GgmlType.Q8_0 => Int8Block.DotQ8_0((Q8_0Block*)row, job.Xq + (long)t * blocks, blocks, job.Width),
-                        GgmlType.Q4_0 => Int8Block.DotQ4_0((Q4_0Block*)row, job.Xq + (long)t * blocks, blocks, job.Width),
-                        GgmlType.Q4_1 => QuantizedDot.DotQ4_1((Q4_1Block*)row, job.Xq + (long)t * blocks, blocks, job.Width),
-                        GgmlType.Q5_0 => QuantizedDot.DotQ5_0((Q5_0Block*)row, job.Xq + (long)t * blocks, blocks, job.Width),
-                        GgmlType.Q5_1 => QuantizedDot.DotQ5_1((Q5_1Block*)row, job.Xq + (long)t * blocks, blocks, job.Width),
-                        GgmlType.Q4_K => QuantizedDot.DotQ4_K((Q4_KBlock*)row, job.Xq + (long)t * blocks, blocks / 8, job.Width),
-                        GgmlType.Q5_K => QuantizedDot.DotQ5_K((Q5_KBlock*)row, job.Xq + (long)t * blocks, blocks / 8, job.Width),
-                        GgmlType.Q6_K => QuantizedDot.DotQ6_K((Q6_KBlock*)row, job.Xq + (long)t * blocks, blocks / 8, job.Width),
-                        GgmlType.F16 => HalfDot.DotF16((Half*)row, job.X + (long)t * inDim, inDim, job.Width),
-                        GgmlType.BF16 => HalfDot.DotBF16((ushort*)row, job.X + (long)t * inDim, inDim, job.Width),
-                        _ => throw new InvalidOperationException($"no product for {type}"),
-                    };
+                    job.Y[(long)t * job.OutDim + o] = decode
+                        ? VectorDot.Dot(decoded, job.X + (long)t * inDim, inDim, job.Width)
+                        : RowDot.Dot(type, row, job.X + (long)t * inDim, job.Xq + (long)t * blocks, inDim, job.Width);
                 }
             }
     }

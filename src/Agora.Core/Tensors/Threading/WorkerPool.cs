@@ -35,12 +35,22 @@ public sealed unsafe class WorkerPool : IDisposable
         return shared!;
     }
 
+    // An operation's chunks are claimed through one word: generation (24 bits) | chunk count (20) | next chunk (20).
+    // A worker claims chunk i only by a compare-and-swap that finds its generation still current and i below the
+    // count, so a worker waking late can never run (or read the state of) an operation that has finished, and the
+    // caller waits only for the chunks actually claimed, never for a worker that has not yet woken (on a busy
+    // machine, waiting for every worker to check in cost a scheduler time slice per operation).
+    const int ChunkBits = 20;
+    const long ChunkMask = (1L << ChunkBits) - 1;
+    /// <summary>The most chunks one operation may have.</summary>
+    internal const int MaxChunks = (int)ChunkMask;
+
     readonly Thread[] _workers;
     readonly object _gate = new(), _callers = new();
     delegate*<void*, int, void> _body;
     void* _state;
-    int _chunks, _nextChunk, _pending, _sleepers;
-    long _generation;
+    long _claims;
+    int _completed, _sleepers;
     volatile bool _disposed;
     Exception? _failure;
 
@@ -67,6 +77,7 @@ public sealed unsafe class WorkerPool : IDisposable
     internal void Run(delegate*<void*, int, void> body, void* state, int chunks)
     {
         if (chunks <= 0) return;
+        if (chunks > MaxChunks) throw new ArgumentOutOfRangeException(nameof(chunks), chunks, $"at most {MaxChunks} chunks");
         if (chunks == 1 || _workers.Length == 0 || _disposed || Monitor.IsEntered(_callers) || !Monitor.TryEnter(_callers))
         {
             for (int c = 0; c < chunks; c++) body(state, c);
@@ -76,18 +87,16 @@ public sealed unsafe class WorkerPool : IDisposable
         {
             _body = body;
             _state = state;
-            _chunks = chunks;
-            _nextChunk = 0;
-            _pending = _workers.Length;
-            Interlocked.Increment(ref _generation); // full fence: the fields above are visible before the new generation
+            _completed = 0;
+            long generation = ((_claims >> (2 * ChunkBits)) + 1) & 0xFFFFFF;
+            // Full fence: the fields above are visible before the new claims word.
+            Interlocked.Exchange(ref _claims, generation << (2 * ChunkBits) | (long)chunks << ChunkBits);
             if (Volatile.Read(ref _sleepers) > 0)
                 lock (_gate) Monitor.PulseAll(_gate);
-            Exception? failure = null;
-            try { RunChunks(); }
-            catch (Exception e) { failure = e; }
+            RunChunks(generation);
             var wait = new SpinWait();
-            while (Volatile.Read(ref _pending) > 0) wait.SpinOnce(sleep1Threshold: -1);
-            failure ??= _failure;
+            while (Volatile.Read(ref _completed) < chunks) wait.SpinOnce(sleep1Threshold: -1);
+            var failure = _failure;
             _failure = null;
             if (failure != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
@@ -97,10 +106,20 @@ public sealed unsafe class WorkerPool : IDisposable
         }
     }
 
-    void RunChunks()
+    /// <summary>Claims and runs chunks of operation <paramref name="generation"/> until none is left.</summary>
+    void RunChunks(long generation)
     {
-        int c;
-        while ((c = Interlocked.Increment(ref _nextChunk) - 1) < _chunks) _body(_state, c);
+        while (true)
+        {
+            long claims = Volatile.Read(ref _claims);
+            int next = (int)(claims & ChunkMask), chunks = (int)(claims >> ChunkBits & ChunkMask);
+            if (claims >> (2 * ChunkBits) != generation || next >= chunks) return;
+            if (Interlocked.CompareExchange(ref _claims, claims + 1, claims) != claims) continue;
+            // A failing chunk still counts as done (the caller would wait forever); its error goes to the caller.
+            try { _body(_state, next); }
+            catch (Exception e) { Interlocked.CompareExchange(ref _failure, e, null); }
+            Interlocked.Increment(ref _completed);
+        }
     }
 
     void WorkerLoop()
@@ -109,24 +128,23 @@ public sealed unsafe class WorkerPool : IDisposable
         while (true)
         {
             long start = Stopwatch.GetTimestamp();
-            while (Volatile.Read(ref _generation) == seen && !_disposed)
+            while (Generation() == seen && !_disposed)
             {
                 if (Stopwatch.GetTimestamp() - start < SpinTicks) { Thread.SpinWait(20); continue; }
                 lock (_gate)
                 {
-                    Interlocked.Increment(ref _sleepers); // full fence, paired with Run's increment of the generation
-                    while (Volatile.Read(ref _generation) == seen && !_disposed) Monitor.Wait(_gate);
+                    Interlocked.Increment(ref _sleepers); // full fence, paired with Run's exchange of the claims word
+                    while (Generation() == seen && !_disposed) Monitor.Wait(_gate);
                     Interlocked.Decrement(ref _sleepers);
                 }
             }
             if (_disposed) return;
-            seen = Volatile.Read(ref _generation);
-            // A failing chunk must not kill the thread (the caller would wait forever): hand the error to the caller.
-            try { RunChunks(); }
-            catch (Exception e) { Interlocked.CompareExchange(ref _failure, e, null); }
-            Interlocked.Decrement(ref _pending);
+            seen = Generation();
+            RunChunks(seen);
         }
     }
+
+    long Generation() => Volatile.Read(ref _claims) >> (2 * ChunkBits);
 
     public void Dispose()
     {
