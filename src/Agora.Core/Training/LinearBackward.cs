@@ -2,14 +2,13 @@ using System.Numerics.Tensors;
 using Agora.Adapters;
 using Agora.Models;
 using Agora.Tensors;
-using Agora.Tensors.Kernels;
 
 namespace Agora.Training;
 
 /// <summary>
 /// The backward pass of one linear layer y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ: the input gradient through the frozen weight
 /// (any element type the model reads) and its low-rank delta, and the gradients of whatever is trained:
-/// LoRA's A and B, and, when fully fine-tuning, W and b. Every product runs on <see cref="BackwardProducts"/>.
+/// LoRA's A and B, and, when fully fine-tuning, W and b. Every product runs on <see cref="TrainingProducts"/>.
 /// </summary>
 sealed unsafe class LinearBackward
 {
@@ -44,17 +43,18 @@ sealed unsafe class LinearBackward
         dx = dx[..(tokens * inDim)];
         // dx = dy·W: A(t, o) = dy[t, o], B = W [Out, In].
         dx.Clear();
-        BackwardProducts.MultiplyAdd(dy, outDim, 1, _layer.WeightPointer, _layer.WeightType, dx, tokens, outDim, inDim, 1f);
+        TrainingProducts.MultiplyAdd(dy, outDim, 1, _layer.WeightPointer, _layer.WeightType, dx, tokens, outDim, inDim, 1f);
         fixed (float* xp = x)
         {
             // dW[o, :] += Σₜ dy[t, o]·x[t, :]: A(o, t) = dy[t, o], B = x.
             if (_weight != null)
-                BackwardProducts.MultiplyAdd(dy, 1, outDim, (byte*)xp, GgmlType.F32, _weight.Gradient, outDim, tokens, inDim, 1f);
+                TrainingProducts.MultiplyAdd(dy, 1, outDim, (byte*)xp, GgmlType.F32, _weight.Gradient, outDim, tokens, inDim, 1f);
             if (_bias != null)
                 for (int t = 0; t < tokens; t++)
                     TensorPrimitives.Add(_bias.Gradient, dy.Slice(t * outDim, outDim), _bias.Gradient);
-            foreach (var d in _layer.Deltas)
+            for (int i = 0; i < _layer.Deltas.Count; i++)
             {
+                var d = _layer.Deltas[i];
                 int rank = d.Rank;
                 float s = d.Scale;
                 var u = scratch[..(tokens * rank)];
@@ -62,19 +62,20 @@ sealed unsafe class LinearBackward
                 fixed (float* a = d.A) fixed (float* b = d.B) fixed (float* up = u)
                 {
                     // u = x·Aᵀ [tokens, rank] (as the forward computed it); g = dy·B [tokens, rank].
-                    MatrixProduct.MatMul(x, (byte*)a, (long)d.A.Length * sizeof(float), GgmlType.F32, u, tokens, inDim, rank);
+                    u.Clear();
+                    TrainingProducts.MultiplyTransposedAdd(x, (byte*)a, GgmlType.F32, u, tokens, inDim, rank, 1f);
                     g.Clear();
-                    BackwardProducts.MultiplyAdd(dy, outDim, 1, (byte*)b, GgmlType.F32, g, tokens, outDim, rank, 1f);
+                    TrainingProducts.MultiplyAdd(dy, outDim, 1, (byte*)b, GgmlType.F32, g, tokens, outDim, rank, 1f);
                     if (ReferenceEquals(d, _delta))
                     {
                         // dB[o, :] += s·Σₜ dy[t, o]·u[t, :]; dA[r, :] += s·Σₜ g[t, r]·x[t, :].
                         if (_loraB != null)
-                            BackwardProducts.MultiplyAdd(dy, 1, outDim, (byte*)up, GgmlType.F32, _loraB.Gradient, outDim, tokens, rank, s);
+                            TrainingProducts.MultiplyAdd(dy, 1, outDim, (byte*)up, GgmlType.F32, _loraB.Gradient, outDim, tokens, rank, s);
                         if (_loraA != null)
-                            BackwardProducts.MultiplyAdd(g, 1, rank, (byte*)xp, GgmlType.F32, _loraA.Gradient, rank, tokens, inDim, s);
+                            TrainingProducts.MultiplyAdd(g, 1, rank, (byte*)xp, GgmlType.F32, _loraA.Gradient, rank, tokens, inDim, s);
                     }
                     // dx += s·g·A.
-                    BackwardProducts.MultiplyAdd(g, rank, 1, (byte*)a, GgmlType.F32, dx, tokens, rank, inDim, s);
+                    TrainingProducts.MultiplyAdd(g, rank, 1, (byte*)a, GgmlType.F32, dx, tokens, rank, inDim, s);
                 }
             }
         }

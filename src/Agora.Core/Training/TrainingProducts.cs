@@ -7,15 +7,16 @@ using Agora.Tensors.Threading;
 namespace Agora.Training;
 
 /// <summary>
-/// The matrix products of the backward passes, all of one form: C[m, :] += scale · Σₖ A(m, k) · B[k, :], with A read
-/// through any two strides (so dy·W and dyᵀ·x need no transposed copy) and B's rows float32 or any type the kernels
-/// dequantize (a frozen weight, decoded a panel of rows at a time into per-thread scratch). Tiles of 4 rows × 4
-/// vectors keep 16 accumulators in registers, so each B vector loaded serves four rows of C. Rows of C are split
-/// over the shared <see cref="WorkerPool"/>; every element of C sums its k terms in one fixed order (panels of k in
-/// order, each summed in registers, then added), so results do not depend on the thread count. Allocates nothing
-/// once each thread's scratch has grown to the largest panel.
+/// The matrix products of training's passes, in two forms that need no transposed copies: the forward's
+/// Y += scale · X·Wᵀ (<see cref="MultiplyTransposedAdd"/>, tiles of 4 tokens × 4 outputs dotted along the shared
+/// dimension) and the backward's C[m, :] += scale · Σₖ A(m, k) · B[k, :] (<see cref="MultiplyAdd"/>, A read through
+/// any two strides, so dy·W and dyᵀ·x alike; tiles of 4 rows × 4 vectors). W and B may be float32 or any type the
+/// kernels dequantize (a frozen weight, decoded a panel of rows at a time into per-thread scratch). Each tile keeps 16
+/// accumulators in registers, so every vector loaded serves four rows. Work is split over the shared
+/// <see cref="WorkerPool"/> in groups of four rows; every output element sums its terms in one fixed order, so results
+/// do not depend on the thread count. Allocates nothing once each thread's scratch has grown to the largest panel.
 /// </summary>
-static unsafe class BackwardProducts
+static unsafe class TrainingProducts
 {
     // Below this many multiply-adds, other threads cost more than they save.
     const long ParallelThreshold = 1 << 16;
@@ -23,7 +24,123 @@ static unsafe class BackwardProducts
     // A panel of B (decoded or read in place) of at most this many floats stays in the L2 cache.
     const int PanelFloats = 1 << 16;
 
+    // A forward panel of decoded weight rows of about this many floats stays in the L1 cache with four token rows.
+    const int ForwardPanelFloats = 6144;
+
     [ThreadStatic] static float[]? panelScratch;
+
+    /// <summary>
+    /// y[t, o] += scale · Σᵢ x[t, i]·W[o, i] for x [tokens, inDim], y [tokens, outDim] and W [outDim, inDim] stored as
+    /// rows of <paramref name="type"/>; outputs are split over the threads, so each thread decodes only its own rows.
+    /// </summary>
+    public static void MultiplyTransposedAdd(ReadOnlySpan<float> x, byte* w, GgmlType type, Span<float> y, int tokens, int inDim, int outDim, float scale)
+    {
+        if (tokens == 0 || outDim == 0) return;
+        if (tokens < 0 || inDim <= 0 || outDim < 0 || x.Length < (long)tokens * inDim || y.Length < (long)tokens * outDim || GgmlTypeInfo.ByteSize(type, inDim) < 0)
+            throw new ArgumentException($"product shapes do not fit: {tokens}×{inDim}·({outDim}×{inDim}, {type})ᵀ, x {x.Length}, y {y.Length}");
+        var pool = WorkerPool.Shared;
+        int groups = (outDim + TileRows - 1) / TileRows;
+        fixed (float* xp = x) fixed (float* yp = y)
+        {
+            var job = new ForwardJob
+            {
+                X = xp, W = w, Type = type, RowBytes = GgmlTypeInfo.ByteSize(type, inDim), Y = yp, Tokens = tokens, In = inDim, Out = outDim,
+                Scale = scale, Panel = Math.Clamp(ForwardPanelFloats / inDim / TileRows * TileRows, TileRows, 4 * TileRows),
+                Chunks = (long)tokens * inDim * outDim < ParallelThreshold ? 1 : Math.Min(pool.Threads, groups),
+            };
+            pool.Run(&RunForwardChunk, &job, job.Chunks);
+        }
+    }
+
+    struct ForwardJob
+    {
+        public float* X, Y;
+        public byte* W;
+        public long RowBytes;
+        public GgmlType Type;
+        public int Tokens, In, Out, Panel, Chunks;
+        public float Scale;
+    }
+
+    static void RunForwardChunk(void* state, int chunk)
+    {
+        ref var job = ref *(ForwardJob*)state;
+        int groups = (job.Out + TileRows - 1) / TileRows;
+        int first = groups * chunk / job.Chunks * TileRows, end = Math.Min(job.Out, groups * (chunk + 1) / job.Chunks * TileRows);
+        bool decode = job.Type != GgmlType.F32;
+        var scratch = decode ? PanelScratch(job.Panel * job.In) : [];
+        fixed (float* decoded = scratch)
+            for (int o0 = first; o0 < end; o0 += job.Panel)
+            {
+                int count = Math.Min(job.Panel, end - o0);
+                float* panel = (float*)(job.W + o0 * job.RowBytes);
+                if (decode)
+                {
+                    for (int r = 0; r < count; r++)
+                        Quants.DequantizeRow(job.Type, job.W + (o0 + r) * job.RowBytes, decoded + (long)r * job.In, job.In, Simd.Best);
+                    panel = decoded;
+                }
+                for (int t = 0; t < job.Tokens; t += TileRows)
+                    for (int o = 0; o < count; o += TileRows)
+                        DotTile(ref job, t, Math.Min(TileRows, job.Tokens - t), panel + (long)o * job.In, o0 + o, Math.Min(TileRows, count - o));
+            }
+    }
+
+    /// <summary>
+    /// The 16 dot products of tokens t .. t + 3 with the weight rows at <paramref name="w"/> (outputs o .. o + 3), added
+    /// to y. Missing tokens or outputs repeat the first (always readable) and are not stored.
+    /// </summary>
+    static void DotTile(ref ForwardJob job, int t, int tokens, float* w, int o, int outputs)
+    {
+        int n = job.In, v = Vector<float>.Count;
+        float* x0 = job.X + (long)t * n;
+        float* x1 = tokens > 1 ? x0 + n : x0, x2 = tokens > 2 ? x0 + 2L * n : x0, x3 = tokens > 3 ? x0 + 3L * n : x0;
+        float* w0 = w, w1 = outputs > 1 ? w + n : w, w2 = outputs > 2 ? w + 2L * n : w, w3 = outputs > 3 ? w + 3L * n : w;
+        Vector<float> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
+        Vector<float> s20 = default, s21 = default, s22 = default, s23 = default, s30 = default, s31 = default, s32 = default, s33 = default;
+        int i = 0;
+        for (; i <= n - v; i += v)
+        {
+            var b0 = Vector.Load(w0 + i);
+            var b1 = Vector.Load(w1 + i);
+            var b2 = Vector.Load(w2 + i);
+            var b3 = Vector.Load(w3 + i);
+            var a = Vector.Load(x0 + i);
+            s00 = Vector.FusedMultiplyAdd(a, b0, s00); s01 = Vector.FusedMultiplyAdd(a, b1, s01);
+            s02 = Vector.FusedMultiplyAdd(a, b2, s02); s03 = Vector.FusedMultiplyAdd(a, b3, s03);
+            a = Vector.Load(x1 + i);
+            s10 = Vector.FusedMultiplyAdd(a, b0, s10); s11 = Vector.FusedMultiplyAdd(a, b1, s11);
+            s12 = Vector.FusedMultiplyAdd(a, b2, s12); s13 = Vector.FusedMultiplyAdd(a, b3, s13);
+            a = Vector.Load(x2 + i);
+            s20 = Vector.FusedMultiplyAdd(a, b0, s20); s21 = Vector.FusedMultiplyAdd(a, b1, s21);
+            s22 = Vector.FusedMultiplyAdd(a, b2, s22); s23 = Vector.FusedMultiplyAdd(a, b3, s23);
+            a = Vector.Load(x3 + i);
+            s30 = Vector.FusedMultiplyAdd(a, b0, s30); s31 = Vector.FusedMultiplyAdd(a, b1, s31);
+            s32 = Vector.FusedMultiplyAdd(a, b2, s32); s33 = Vector.FusedMultiplyAdd(a, b3, s33);
+        }
+        float* y = job.Y + (long)t * job.Out + o;
+        StoreRow(ref job, y, x0, w0, w1, w2, w3, i, outputs, s00, s01, s02, s03);
+        if (tokens > 1) StoreRow(ref job, y + job.Out, x1, w0, w1, w2, w3, i, outputs, s10, s11, s12, s13);
+        if (tokens > 2) StoreRow(ref job, y + 2L * job.Out, x2, w0, w1, w2, w3, i, outputs, s20, s21, s22, s23);
+        if (tokens > 3) StoreRow(ref job, y + 3L * job.Out, x3, w0, w1, w2, w3, i, outputs, s30, s31, s32, s33);
+    }
+
+    /// <summary>Adds one token's (up to) four sums to y, each finished with the elements past the last whole vector.</summary>
+    static void StoreRow(ref ForwardJob job, float* y, float* x, float* w0, float* w1, float* w2, float* w3, int tail, int outputs,
+        Vector<float> s0, Vector<float> s1, Vector<float> s2, Vector<float> s3)
+    {
+        y[0] += job.Scale * (Vector.Sum(s0) + Tail(x, w0, tail, job.In));
+        if (outputs > 1) y[1] += job.Scale * (Vector.Sum(s1) + Tail(x, w1, tail, job.In));
+        if (outputs > 2) y[2] += job.Scale * (Vector.Sum(s2) + Tail(x, w2, tail, job.In));
+        if (outputs > 3) y[3] += job.Scale * (Vector.Sum(s3) + Tail(x, w3, tail, job.In));
+    }
+
+    static float Tail(float* x, float* w, int from, int n)
+    {
+        float sum = 0;
+        for (int i = from; i < n; i++) sum += x[i] * w[i];
+        return sum;
+    }
 
     /// <summary>
     /// C[m, :] += scale · Σₖ a[m·mStride + k·kStride] · B[k, :] for C [rows, n] (row-major) and B [k, n] stored as
