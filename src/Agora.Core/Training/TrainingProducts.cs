@@ -33,12 +33,14 @@ static unsafe class TrainingProducts
     /// y[t, o] += scale · Σᵢ x[t, i]·W[o, i] for x [tokens, inDim], y [tokens, outDim] and W [outDim, inDim] stored as
     /// rows of <paramref name="type"/>; outputs are split over the threads, so each thread decodes only its own rows.
     /// </summary>
-    public static void MultiplyTransposedAdd(ReadOnlySpan<float> x, byte* w, GgmlType type, Span<float> y, int tokens, int inDim, int outDim, float scale)
+    /// <param name="pool">The pool to run on; the shared one unless a test picks another.</param>
+    public static void MultiplyTransposedAdd(ReadOnlySpan<float> x, byte* w, GgmlType type, Span<float> y, int tokens, int inDim, int outDim, float scale,
+        WorkerPool? pool = null)
     {
         if (tokens == 0 || outDim == 0) return;
         if (tokens < 0 || inDim <= 0 || outDim < 0 || x.Length < (long)tokens * inDim || y.Length < (long)tokens * outDim || GgmlTypeInfo.ByteSize(type, inDim) < 0)
             throw new ArgumentException($"product shapes do not fit: {tokens}×{inDim}·({outDim}×{inDim}, {type})ᵀ, x {x.Length}, y {y.Length}");
-        var pool = WorkerPool.Shared;
+        pool ??= WorkerPool.Shared;
         int groups = (outDim + TileRows - 1) / TileRows;
         fixed (float* xp = x) fixed (float* yp = y)
         {
@@ -146,14 +148,15 @@ static unsafe class TrainingProducts
     /// C[m, :] += scale · Σₖ a[m·mStride + k·kStride] · B[k, :] for C [rows, n] (row-major) and B [k, n] stored as
     /// <paramref name="k"/> rows of <paramref name="type"/>.
     /// </summary>
+    /// <param name="pool">The pool to run on; the shared one unless a test picks another.</param>
     public static void MultiplyAdd(ReadOnlySpan<float> a, int mStride, int kStride, byte* b, GgmlType type,
-        Span<float> c, int rows, int k, int n, float scale)
+        Span<float> c, int rows, int k, int n, float scale, WorkerPool? pool = null)
     {
         if (rows == 0 || k == 0 || n == 0) return;
         long lastA = (long)(rows - 1) * mStride + (long)(k - 1) * kStride;
         if (rows < 0 || k < 0 || n < 0 || lastA >= a.Length || c.Length < (long)rows * n || GgmlTypeInfo.ByteSize(type, n) < 0)
             throw new ArgumentException($"product shapes do not fit: {rows}×{k}·{k}×{n} ({type}), A {a.Length}, C {c.Length}");
-        var pool = WorkerPool.Shared;
+        pool ??= WorkerPool.Shared;
         int groups = (rows + TileRows - 1) / TileRows;
         fixed (float* ap = a) fixed (float* cp = c)
         {
