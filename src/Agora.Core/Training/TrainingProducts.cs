@@ -8,13 +8,16 @@ namespace Agora.Training;
 
 /// <summary>
 /// The matrix products of training's passes, in two forms that need no transposed copies: the forward's
-/// Y += scale · X·Wᵀ (<see cref="MultiplyTransposedAdd"/>, tiles of 4 tokens × 4 outputs dotted along the shared
-/// dimension) and the backward's C[m, :] += scale · Σₖ A(m, k) · B[k, :] (<see cref="MultiplyAdd"/>, A read through
-/// any two strides, so dy·W and dyᵀ·x alike; tiles of 4 rows × 4 vectors). W and B may be float32 or any type the
-/// kernels dequantize (a frozen weight, decoded a panel of rows at a time into per-thread scratch). Each tile keeps 16
-/// accumulators in registers, so every vector loaded serves four rows. Work is split over the shared
-/// <see cref="WorkerPool"/> in groups of four rows; every output element sums its terms in one fixed order, so results
-/// do not depend on the thread count. Allocates nothing once each thread's scratch has grown to the largest panel.
+/// Y += scale · X·Wᵀ (<see cref="MultiplyTransposedAdd(ReadOnlySpan{float}, byte*, GgmlType, Span{float}, int, int, int, float, WorkerPool?)"/>,
+/// tiles of 4 rows of X × 4 rows of W dotted along the shared dimension) and the backward's
+/// C[m, :] += scale · Σₖ A(m, k) · B[k, :] (<see cref="MultiplyAdd(ReadOnlySpan{float}, int, int, byte*, GgmlType, Span{float}, int, int, int, float, WorkerPool?)"/>,
+/// A read through any two strides, so dy·W and dyᵀ·x alike; tiles of 4 rows × 4 vectors). W and B may be float32 or
+/// any type the kernels dequantize (a frozen weight, decoded a panel of rows at a time into per-thread scratch). Each
+/// tile keeps 16 accumulators in registers, so every vector loaded serves four rows. Work is split over a
+/// <see cref="WorkerPool"/> in groups of four rows; every output element sums its terms in one fixed order, so
+/// results do not depend on the thread count. Allocates nothing once each thread's scratch has grown to the largest
+/// panel. The strided overloads (float32 rows anywhere in memory, e.g. one head of a [tokens, heads × headDim]
+/// buffer) serve attention.
 /// </summary>
 static unsafe class TrainingProducts
 {
@@ -23,9 +26,11 @@ static unsafe class TrainingProducts
     const int TileRows = 4;
     // A panel of B (decoded or read in place) of at most this many floats stays in the L2 cache.
     const int PanelFloats = 1 << 16;
-
-    // A forward panel of decoded weight rows of about this many floats stays in the L1 cache with four token rows.
+    // A forward panel of decoded weight rows of about this many floats stays in the L1 cache with four rows of X.
     const int ForwardPanelFloats = 6144;
+
+    /// <summary>A pool without workers: products called from inside another operation's chunk run on its thread.</summary>
+    internal static readonly WorkerPool Serial = new(1);
 
     [ThreadStatic] static float[]? panelScratch;
 
@@ -40,18 +45,26 @@ static unsafe class TrainingProducts
         if (tokens == 0 || outDim == 0) return;
         if (tokens < 0 || inDim <= 0 || outDim < 0 || x.Length < (long)tokens * inDim || y.Length < (long)tokens * outDim || GgmlTypeInfo.ByteSize(type, inDim) < 0)
             throw new ArgumentException($"product shapes do not fit: {tokens}×{inDim}·({outDim}×{inDim}, {type})ᵀ, x {x.Length}, y {y.Length}");
-        pool ??= WorkerPool.Shared;
-        int groups = (outDim + TileRows - 1) / TileRows;
         fixed (float* xp = x) fixed (float* yp = y)
+            MultiplyTransposedAdd(xp, inDim, w, type, GgmlTypeInfo.ByteSize(type, inDim), yp, outDim, tokens, inDim, outDim, scale, pool ?? WorkerPool.Shared);
+    }
+
+    /// <summary>The same over float32 rows with any strides (in elements), unchecked.</summary>
+    internal static void MultiplyTransposedAdd(float* x, int xStride, float* w, int wStride, float* y, int yStride, int tokens, int inDim, int outDim,
+        float scale, WorkerPool pool) =>
+        MultiplyTransposedAdd(x, xStride, (byte*)w, GgmlType.F32, (long)wStride * sizeof(float), y, yStride, tokens, inDim, outDim, scale, pool);
+
+    static void MultiplyTransposedAdd(float* x, int xStride, byte* w, GgmlType type, long wRowBytes, float* y, int yStride, int tokens, int inDim,
+        int outDim, float scale, WorkerPool pool)
+    {
+        if (tokens == 0 || outDim == 0) return;
+        var job = new ForwardJob
         {
-            var job = new ForwardJob
-            {
-                X = xp, W = w, Type = type, RowBytes = GgmlTypeInfo.ByteSize(type, inDim), Y = yp, Tokens = tokens, In = inDim, Out = outDim,
-                Scale = scale, Panel = Math.Clamp(ForwardPanelFloats / inDim / TileRows * TileRows, TileRows, 4 * TileRows),
-                Chunks = (long)tokens * inDim * outDim < ParallelThreshold ? 1 : Math.Min(pool.Threads, groups),
-            };
-            pool.Run(&RunForwardChunk, &job, job.Chunks);
-        }
+            X = x, XStride = xStride, W = w, Type = type, RowBytes = wRowBytes, Y = y, YStride = yStride, Tokens = tokens, In = inDim, Out = outDim,
+            Scale = scale, Panel = Math.Clamp(ForwardPanelFloats / inDim / TileRows * TileRows, TileRows, 4 * TileRows),
+            Chunks = (long)tokens * inDim * outDim < ParallelThreshold ? 1 : Math.Min(pool.Threads, (outDim + TileRows - 1) / TileRows),
+        };
+        pool.Run(&RunForwardChunk, &job, job.Chunks);
     }
 
     struct ForwardJob
@@ -60,7 +73,7 @@ static unsafe class TrainingProducts
         public byte* W;
         public long RowBytes;
         public GgmlType Type;
-        public int Tokens, In, Out, Panel, Chunks;
+        public int XStride, YStride, Tokens, In, Out, Panel, Chunks;
         public float Scale;
     }
 
@@ -71,6 +84,7 @@ static unsafe class TrainingProducts
         int first = groups * chunk / job.Chunks * TileRows, end = Math.Min(job.Out, groups * (chunk + 1) / job.Chunks * TileRows);
         bool decode = job.Type != GgmlType.F32;
         var scratch = decode ? PanelScratch(job.Panel * job.In) : [];
+        int wStride = decode ? job.In : (int)(job.RowBytes / sizeof(float));
         fixed (float* decoded = scratch)
             for (int o0 = first; o0 < end; o0 += job.Panel)
             {
@@ -84,20 +98,21 @@ static unsafe class TrainingProducts
                 }
                 for (int t = 0; t < job.Tokens; t += TileRows)
                     for (int o = 0; o < count; o += TileRows)
-                        DotTile(ref job, t, Math.Min(TileRows, job.Tokens - t), panel + (long)o * job.In, o0 + o, Math.Min(TileRows, count - o));
+                        DotTile(ref job, t, Math.Min(TileRows, job.Tokens - t), panel + (long)o * wStride, wStride, o0 + o, Math.Min(TileRows, count - o));
             }
     }
 
     /// <summary>
-    /// The 16 dot products of tokens t .. t + 3 with the weight rows at <paramref name="w"/> (outputs o .. o + 3), added
-    /// to y. Missing tokens or outputs repeat the first (always readable) and are not stored.
+    /// The 16 dot products of rows t .. t + 3 of X with the W rows at <paramref name="w"/> (outputs o .. o + 3), added
+    /// to Y. Missing rows or outputs repeat the first (always readable) and are not stored.
     /// </summary>
-    static void DotTile(ref ForwardJob job, int t, int tokens, float* w, int o, int outputs)
+    static void DotTile(ref ForwardJob job, int t, int tokens, float* w, int wStride, int o, int outputs)
     {
         int n = job.In, v = Vector<float>.Count;
-        float* x0 = job.X + (long)t * n;
-        float* x1 = tokens > 1 ? x0 + n : x0, x2 = tokens > 2 ? x0 + 2L * n : x0, x3 = tokens > 3 ? x0 + 3L * n : x0;
-        float* w0 = w, w1 = outputs > 1 ? w + n : w, w2 = outputs > 2 ? w + 2L * n : w, w3 = outputs > 3 ? w + 3L * n : w;
+        long xs = job.XStride;
+        float* x0 = job.X + t * xs;
+        float* x1 = tokens > 1 ? x0 + xs : x0, x2 = tokens > 2 ? x0 + 2 * xs : x0, x3 = tokens > 3 ? x0 + 3 * xs : x0;
+        float* w0 = w, w1 = outputs > 1 ? w + wStride : w, w2 = outputs > 2 ? w + 2L * wStride : w, w3 = outputs > 3 ? w + 3L * wStride : w;
         Vector<float> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
         Vector<float> s20 = default, s21 = default, s22 = default, s23 = default, s30 = default, s31 = default, s32 = default, s33 = default;
         int i = 0;
@@ -120,14 +135,15 @@ static unsafe class TrainingProducts
             s30 = Vector.FusedMultiplyAdd(a, b0, s30); s31 = Vector.FusedMultiplyAdd(a, b1, s31);
             s32 = Vector.FusedMultiplyAdd(a, b2, s32); s33 = Vector.FusedMultiplyAdd(a, b3, s33);
         }
-        float* y = job.Y + (long)t * job.Out + o;
+        long ys = job.YStride;
+        float* y = job.Y + t * ys + o;
         StoreRow(ref job, y, x0, w0, w1, w2, w3, i, outputs, s00, s01, s02, s03);
-        if (tokens > 1) StoreRow(ref job, y + job.Out, x1, w0, w1, w2, w3, i, outputs, s10, s11, s12, s13);
-        if (tokens > 2) StoreRow(ref job, y + 2L * job.Out, x2, w0, w1, w2, w3, i, outputs, s20, s21, s22, s23);
-        if (tokens > 3) StoreRow(ref job, y + 3L * job.Out, x3, w0, w1, w2, w3, i, outputs, s30, s31, s32, s33);
+        if (tokens > 1) StoreRow(ref job, y + ys, x1, w0, w1, w2, w3, i, outputs, s10, s11, s12, s13);
+        if (tokens > 2) StoreRow(ref job, y + 2 * ys, x2, w0, w1, w2, w3, i, outputs, s20, s21, s22, s23);
+        if (tokens > 3) StoreRow(ref job, y + 3 * ys, x3, w0, w1, w2, w3, i, outputs, s30, s31, s32, s33);
     }
 
-    /// <summary>Adds one token's (up to) four sums to y, each finished with the elements past the last whole vector.</summary>
+    /// <summary>Adds one row's (up to) four sums to Y, each finished with the elements past the last whole vector.</summary>
     static void StoreRow(ref ForwardJob job, float* y, float* x, float* w0, float* w1, float* w2, float* w3, int tail, int outputs,
         Vector<float> s0, Vector<float> s1, Vector<float> s2, Vector<float> s3)
     {
@@ -156,18 +172,26 @@ static unsafe class TrainingProducts
         long lastA = (long)(rows - 1) * mStride + (long)(k - 1) * kStride;
         if (rows < 0 || k < 0 || n < 0 || lastA >= a.Length || c.Length < (long)rows * n || GgmlTypeInfo.ByteSize(type, n) < 0)
             throw new ArgumentException($"product shapes do not fit: {rows}×{k}·{k}×{n} ({type}), A {a.Length}, C {c.Length}");
-        pool ??= WorkerPool.Shared;
-        int groups = (rows + TileRows - 1) / TileRows;
         fixed (float* ap = a) fixed (float* cp = c)
+            MultiplyAdd(ap, mStride, kStride, b, type, GgmlTypeInfo.ByteSize(type, n), cp, n, rows, k, n, scale, pool ?? WorkerPool.Shared);
+    }
+
+    /// <summary>The same over float32 rows of B and C with any strides (in elements), unchecked.</summary>
+    internal static void MultiplyAdd(float* a, int mStride, int kStride, float* b, int bStride, float* c, int cStride, int rows, int k, int n,
+        float scale, WorkerPool pool) =>
+        MultiplyAdd(a, mStride, kStride, (byte*)b, GgmlType.F32, (long)bStride * sizeof(float), c, cStride, rows, k, n, scale, pool);
+
+    static void MultiplyAdd(float* a, int mStride, int kStride, byte* b, GgmlType type, long bRowBytes, float* c, int cStride, int rows, int k, int n,
+        float scale, WorkerPool pool)
+    {
+        if (rows == 0 || k == 0 || n == 0) return;
+        var job = new Job
         {
-            var job = new Job
-            {
-                A = ap, MStride = mStride, KStride = kStride, B = b, Type = type, RowBytes = GgmlTypeInfo.ByteSize(type, n),
-                C = cp, Rows = rows, K = k, N = n, Scale = scale, Panel = Math.Max(TileRows, PanelFloats / n),
-                Chunks = (long)rows * k * n < ParallelThreshold ? 1 : Math.Min(pool.Threads, groups),
-            };
-            pool.Run(&RunChunk, &job, job.Chunks);
-        }
+            A = a, MStride = mStride, KStride = kStride, B = b, Type = type, RowBytes = bRowBytes, C = c, CStride = cStride,
+            Rows = rows, K = k, N = n, Scale = scale, Panel = Math.Max(TileRows, PanelFloats / n),
+            Chunks = (long)rows * k * n < ParallelThreshold ? 1 : Math.Min(pool.Threads, (rows + TileRows - 1) / TileRows),
+        };
+        pool.Run(&RunChunk, &job, job.Chunks);
     }
 
     struct Job
@@ -176,7 +200,7 @@ static unsafe class TrainingProducts
         public byte* B;
         public long RowBytes;
         public GgmlType Type;
-        public int MStride, KStride, Rows, K, N, Panel, Chunks;
+        public int MStride, KStride, CStride, Rows, K, N, Panel, Chunks;
         public float Scale;
     }
 
@@ -187,6 +211,7 @@ static unsafe class TrainingProducts
         int first = groups * chunk / job.Chunks * TileRows, end = Math.Min(job.Rows, groups * (chunk + 1) / job.Chunks * TileRows);
         bool decode = job.Type != GgmlType.F32;
         var scratch = decode ? PanelScratch(job.Panel * job.N) : [];
+        int bStride = decode ? job.N : (int)(job.RowBytes / sizeof(float));
         fixed (float* decoded = scratch)
             for (int k0 = 0; k0 < job.K; k0 += job.Panel)
             {
@@ -198,25 +223,25 @@ static unsafe class TrainingProducts
                         Quants.DequantizeRow(job.Type, job.B + (k0 + r) * job.RowBytes, decoded + (long)r * job.N, job.N, Simd.Best);
                     panel = decoded;
                 }
-                Panel(ref job, panel, k0, count, first, end);
+                Panel(ref job, panel, bStride, k0, count, first, end);
             }
     }
 
     /// <summary>Adds the terms k0 .. k0 + count − 1 to rows first .. end − 1 of C, column tiles outermost so the panel's tile stays in L1.</summary>
-    static void Panel(ref Job job, float* panel, int k0, int count, int first, int end)
+    static void Panel(ref Job job, float* panel, int bStride, int k0, int count, int first, int end)
     {
         int n = job.N, width = 4 * Vector<float>.Count, column = 0;
         for (; column + width <= n; column += width)
-            for (int m = first; m < end; m += TileRows) Tile(ref job, panel, k0, count, m, Math.Min(TileRows, end - m), column);
+            for (int m = first; m < end; m += TileRows) Tile(ref job, panel, bStride, k0, count, m, Math.Min(TileRows, end - m), column);
         for (; column + Vector<float>.Count <= n; column += Vector<float>.Count)
-            for (int m = first; m < end; m += TileRows) NarrowTile(ref job, panel, k0, count, m, Math.Min(TileRows, end - m), column);
+            for (int m = first; m < end; m += TileRows) NarrowTile(ref job, panel, bStride, k0, count, m, Math.Min(TileRows, end - m), column);
         for (; column < n; column++)
             for (int m = first; m < end; m++)
             {
                 float* a = job.A + (long)m * job.MStride + (long)k0 * job.KStride;
                 float sum = 0;
-                for (int k = 0; k < count; k++) sum += a[(long)k * job.KStride] * panel[(long)k * n + column];
-                job.C[(long)m * n + column] += job.Scale * sum;
+                for (int k = 0; k < count; k++) sum += a[(long)k * job.KStride] * panel[(long)k * bStride + column];
+                job.C[(long)m * job.CStride + column] += job.Scale * sum;
             }
     }
 
@@ -224,13 +249,13 @@ static unsafe class TrainingProducts
     /// Rows m .. m + rows − 1 (at most four) × columns column .. column + 4 vectors. Missing rows repeat row m's A
     /// (always readable) and are not stored.
     /// </summary>
-    static void Tile(ref Job job, float* panel, int k0, int count, int m, int rows, int column)
+    static void Tile(ref Job job, float* panel, int bStride, int k0, int count, int m, int rows, int column)
     {
         long ks = job.KStride;
         float* a0 = job.A + (long)m * job.MStride + k0 * ks;
         float* a1 = rows > 1 ? a0 + job.MStride : a0, a2 = rows > 2 ? a0 + 2L * job.MStride : a0, a3 = rows > 3 ? a0 + 3L * job.MStride : a0;
         float* b = panel + column;
-        int n = job.N, v = Vector<float>.Count;
+        int v = Vector<float>.Count;
         Vector<float> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
         Vector<float> c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
         for (int k = 0; k < count; k++)
@@ -252,14 +277,15 @@ static unsafe class TrainingProducts
             c30 = Vector.FusedMultiplyAdd(x, b0, c30); c31 = Vector.FusedMultiplyAdd(x, b1, c31);
             c32 = Vector.FusedMultiplyAdd(x, b2, c32); c33 = Vector.FusedMultiplyAdd(x, b3, c33);
             a0 += ks; a1 += ks; a2 += ks; a3 += ks;
-            b += n;
+            b += bStride;
         }
         var scale = new Vector<float>(job.Scale);
-        float* c = job.C + (long)m * n + column;
+        long cs = job.CStride;
+        float* c = job.C + m * cs + column;
         Store(c, scale, c00, c01, c02, c03);
-        if (rows > 1) Store(c + n, scale, c10, c11, c12, c13);
-        if (rows > 2) Store(c + 2L * n, scale, c20, c21, c22, c23);
-        if (rows > 3) Store(c + 3L * n, scale, c30, c31, c32, c33);
+        if (rows > 1) Store(c + cs, scale, c10, c11, c12, c13);
+        if (rows > 2) Store(c + 2 * cs, scale, c20, c21, c22, c23);
+        if (rows > 3) Store(c + 3 * cs, scale, c30, c31, c32, c33);
     }
 
     static void Store(float* c, Vector<float> scale, Vector<float> s0, Vector<float> s1, Vector<float> s2, Vector<float> s3)
@@ -272,13 +298,12 @@ static unsafe class TrainingProducts
     }
 
     /// <summary>As <see cref="Tile"/>, one vector wide (the columns left over from whole tiles).</summary>
-    static void NarrowTile(ref Job job, float* panel, int k0, int count, int m, int rows, int column)
+    static void NarrowTile(ref Job job, float* panel, int bStride, int k0, int count, int m, int rows, int column)
     {
         long ks = job.KStride;
         float* a0 = job.A + (long)m * job.MStride + k0 * ks;
         float* a1 = rows > 1 ? a0 + job.MStride : a0, a2 = rows > 2 ? a0 + 2L * job.MStride : a0, a3 = rows > 3 ? a0 + 3L * job.MStride : a0;
         float* b = panel + column;
-        int n = job.N;
         Vector<float> c0 = default, c1 = default, c2 = default, c3 = default;
         for (int k = 0; k < count; k++)
         {
@@ -288,14 +313,15 @@ static unsafe class TrainingProducts
             c2 = Vector.FusedMultiplyAdd(new Vector<float>(*a2), bv, c2);
             c3 = Vector.FusedMultiplyAdd(new Vector<float>(*a3), bv, c3);
             a0 += ks; a1 += ks; a2 += ks; a3 += ks;
-            b += n;
+            b += bStride;
         }
         var scale = new Vector<float>(job.Scale);
-        float* c = job.C + (long)m * n + column;
+        long cs = job.CStride;
+        float* c = job.C + m * cs + column;
         Vector.Store(Vector.FusedMultiplyAdd(c0, scale, Vector.Load(c)), c);
-        if (rows > 1) Vector.Store(Vector.FusedMultiplyAdd(c1, scale, Vector.Load(c + n)), c + n);
-        if (rows > 2) Vector.Store(Vector.FusedMultiplyAdd(c2, scale, Vector.Load(c + 2L * n)), c + 2L * n);
-        if (rows > 3) Vector.Store(Vector.FusedMultiplyAdd(c3, scale, Vector.Load(c + 3L * n)), c + 3L * n);
+        if (rows > 1) Vector.Store(Vector.FusedMultiplyAdd(c1, scale, Vector.Load(c + cs)), c + cs);
+        if (rows > 2) Vector.Store(Vector.FusedMultiplyAdd(c2, scale, Vector.Load(c + 2 * cs)), c + 2 * cs);
+        if (rows > 3) Vector.Store(Vector.FusedMultiplyAdd(c3, scale, Vector.Load(c + 3 * cs)), c + 3 * cs);
     }
 
     static float[] PanelScratch(int length)
