@@ -9,7 +9,8 @@ namespace Agora.Training;
 /// A model being trained: the inference model's blocks and weights, a forward pass over a batch that keeps the
 /// activations its backward needs, and that backward pass (llm.c style, one per block kind) filling the
 /// gradients of the <see cref="Parameters"/>. With LoRA the base stays frozen in whatever type it was stored and
-/// only the adapter's A and B matrices train (in place: the adapter holds the trained values).
+/// only the adapter's A and B matrices train (in place: the adapter holds the trained values). Passes work in a
+/// <see cref="TrainingWorkspace"/> kept across steps (grown to the largest batch seen), so they run one at a time.
 /// </summary>
 public abstract class TrainableTransformer
 {
@@ -21,6 +22,9 @@ public abstract class TrainableTransformer
     // The scratch sizes of the layers with low-rank deltas: the largest rank and output width.
     readonly int _maxRank, _maxDeltaOut;
     TrainingWorkspace? _workspace;
+
+    /// <summary>Scored rows per pass through the output head: bounds the logits buffer at HeadRows × vocabulary.</summary>
+    internal const int HeadRows = 128;
 
     public TransformerModel Model { get; }
     public LoraAdapter? Adapter { get; }
@@ -103,7 +107,8 @@ public abstract class TrainableTransformer
     /// <summary>
     /// Gradient checkpointing: the forward keeps only each block's input, and the backward recomputes a block's
     /// activations just before going back through it, so activation memory is one block's instead of every block's,
-    /// for about one more forward pass through the blocks. Losses and gradients are bit-identical either way.
+    /// for about one more forward pass through the blocks. Losses and gradients are bit-identical either way. A change
+    /// takes effect at the next pass (which sizes a new workspace).
     /// </summary>
     public bool GradientCheckpointing { get; set; }
 
@@ -146,20 +151,27 @@ public abstract class TrainableTransformer
             ForwardBlock(l, input, x, batch);
         }
 
-        // The head runs only over the positions whose next label is scored.
+        // The head runs only over the positions whose next label is scored, HeadRows at a time (the logits are the
+        // largest activation: rows × vocabulary).
         int m = GatherScored(batch, w);
         if (m == 0) return 0;
         var headInput = w.HeadInput.AsSpan(0, m * hidden);
         for (int i = 0; i < m; i++) x.Slice(w.ScoredRows[i] * hidden, hidden).CopyTo(headInput.Slice(i * hidden, hidden));
         var normed = w.HeadNormed.AsSpan(0, m * hidden);
         FinalNorm(headInput, normed);
-        var logits = w.Logits.AsSpan(0, m * vocab);
-        Linear(Head, normed, logits, m);
-        double loss = CrossEntropy.LossAndGradient(logits, w.ScoredLabels.AsSpan(0, m), vocab, gradientScale, w.RowLosses);
+        var dNormed = w.HeadNormedGradient.AsSpan(0, m * hidden);
+        double loss = 0;
+        for (int first = 0; first < m; first += HeadRows)
+        {
+            int rows = Math.Min(HeadRows, m - first);
+            var logits = w.Logits.AsSpan(0, rows * vocab);
+            var rowsNormed = normed.Slice(first * hidden, rows * hidden);
+            Linear(Head, rowsNormed, logits, rows);
+            loss += CrossEntropy.LossAndGradient(logits, w.ScoredLabels.AsSpan(first, rows), vocab, gradientScale, w.RowLosses);
+            if (backward) LinearGradient(Head, rowsNormed, logits, dNormed.Slice(first * hidden, rows * hidden), rows);
+        }
         if (!backward) return loss;
 
-        var dNormed = w.HeadNormedGradient.AsSpan(0, m * hidden);
-        LinearGradient(Head, normed, logits, dNormed, m);
         var dHeadInput = w.HeadInputGradient.AsSpan(0, m * hidden);
         dHeadInput.Clear();
         FinalNormBackward(headInput, dNormed, dHeadInput);

@@ -26,7 +26,7 @@ sealed class TrainingWorkspace
     public float[] HeadNormed { get; }
     public float[] HeadInputGradient { get; }
     public float[] HeadNormedGradient { get; }
-    /// <summary>[scored rows, vocab] logits, turned into their gradients in place.</summary>
+    /// <summary>[up to <see cref="TrainableTransformer.HeadRows"/> scored rows, vocab] logits, turned into their gradients in place.</summary>
     public float[] Logits { get; }
     /// <summary>The gradient at the blocks' output, then (backward through them) at their input [tokens, hidden].</summary>
     public float[] Gradient { get; }
@@ -51,7 +51,7 @@ sealed class TrainingWorkspace
         HeadNormed = Rows(tokens, hidden);
         HeadInputGradient = Rows(tokens, hidden);
         HeadNormedGradient = Rows(tokens, hidden);
-        Logits = Rows(tokens, vocab);
+        Logits = Rows(Math.Min(tokens, TrainableTransformer.HeadRows), vocab);
         Gradient = Rows(tokens, hidden);
         RankScratch = Rows(tokens, maxRank);
         WideScratch = Rows(tokens, maxDeltaOut);
