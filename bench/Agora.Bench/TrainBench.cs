@@ -13,8 +13,9 @@ namespace Agora.Bench;
 /// SmolLM2-135M shape (<see cref="SyntheticShape.SmolLM2_135M"/>) with its base in each TYPE (F32, F16, or Q8_0,
 /// quantized from the F16 file): LoRA r=8, alpha 16 on every projection (or, with --full, every weight), one sequence
 /// of N random tokens (all scored) per AdamW step. After one untimed step (JIT, first pages of the weights, the
-/// workspace), each of the timed steps is measured; it prints the median tokens/s, the bytes each step allocates
-/// (all threads), the managed memory training holds, and the peak resident memory.
+/// workspace), each of the timed steps is measured; it prints the median tokens/s, the process CPU time per step
+/// (about threads × the step time when the machine is not shared), the most bytes a step allocated (all threads),
+/// the managed memory training holds, and the peak resident memory.
 /// </summary>
 static class TrainBench
 {
@@ -66,6 +67,8 @@ static class TrainBench
         double warmup = clock.Elapsed.TotalSeconds;
         var seconds = new double[steps];
         long allocated = 0;
+        var process = Process.GetCurrentProcess();
+        var cpu = process.TotalProcessorTime;
         for (int s = 0; s < steps; s++)
         {
             long bytes = GC.GetTotalAllocatedBytes(precise: true);
@@ -74,11 +77,13 @@ static class TrainBench
             seconds[s] = clock.Elapsed.TotalSeconds;
             allocated = Math.Max(allocated, GC.GetTotalAllocatedBytes(precise: true) - bytes);
         }
+        process.Refresh();
+        double cpuPerStep = (process.TotalProcessorTime - cpu).TotalSeconds / steps;
         Array.Sort(seconds);
         double median = seconds[steps / 2];
         long held = GC.GetTotalMemory(forceFullCollection: true) - before;
         GC.KeepAlive(trainer);
-        Console.WriteLine($"{type,-5} {sequence / median,7:F1} tokens/s (steps {seconds[0]:F2}–{seconds[^1]:F2} s, first {warmup:F2} s); " +
+        Console.WriteLine($"{type,-5} {sequence / median,7:F1} tokens/s (steps {seconds[0]:F2}–{seconds[^1]:F2} s, first {warmup:F2} s, CPU {cpuPerStep:F2} s per step); " +
             $"allocated ≤ {allocated / 1024.0:F0} KiB per step; training holds {held / 1e6:F0} MB managed; peak resident {MemoryBench.Status("VmHWM") / 1e6:F0} MB");
     }
 
