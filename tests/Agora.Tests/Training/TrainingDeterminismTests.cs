@@ -36,11 +36,16 @@ public sealed class TrainingDeterminismTests
         f.Training.AccumulateGradients(batch, batch.ScoredCount);
         foreach (var b in new[] { batch, shorter, batch })
         {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            f.Training.AccumulateGradients(b, b.ScoredCount);
-            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            // The least of three: a pass's own allocations show in every one, not a one-off from tests running alongside.
+            long allocated = long.MaxValue;
+            for (int repeat = 0; repeat < 3; repeat++)
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                f.Training.AccumulateGradients(b, b.ScoredCount);
+                allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
             TestContext.Current.TestOutputHelper?.WriteLine($"{b.Sequences}×{b.Length}: {allocated} bytes");
-            Assert.True(allocated < 4096, $"a {b.Sequences}×{b.Length} step allocated {allocated} bytes");
+            Assert.True(allocated < 1024, $"a {b.Sequences}×{b.Length} pass allocated {allocated} bytes");
         }
     }
 }
