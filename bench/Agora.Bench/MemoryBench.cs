@@ -87,7 +87,7 @@ static class MemoryBench
     }
 
     /// <summary>A size line of /proc/self/status, in bytes.</summary>
-    static long Status(string field)
+    internal static long Status(string field)
     {
         foreach (var line in File.ReadLines("/proc/self/status"))
             if (line.StartsWith(field + ":", StringComparison.Ordinal))

@@ -8,11 +8,27 @@ namespace Agora.Training;
 sealed class BloomTraining : TrainableTransformer
 {
     readonly BloomModel _model;
+    // One set of saved activations per block, or one shared by all when checkpointing; the backward's buffers; the
+    // embedding LayerNorm's input; the fused projection's output (split at once, so one buffer serves every block).
+    Saved[] _saved = [];
+    Gradients? _gradients;
+    float[] _embedded = [], _fused = [];
 
-    sealed record Saved(float[] Input, float[] Normed, float[] Query, float[] Key, float[] Value, float[] Probabilities,
-        float[] Attention, float[] Middle, float[] MlpNormed, float[] Up, float[] Hidden);
+    sealed class Saved(int tokens, int attentionWeights, int hidden, int ffn)
+    {
+        public readonly float[] Normed = TrainingWorkspace.Rows(tokens, hidden), Query = TrainingWorkspace.Rows(tokens, hidden),
+            Key = TrainingWorkspace.Rows(tokens, hidden), Value = TrainingWorkspace.Rows(tokens, hidden), Probabilities = new float[attentionWeights],
+            Attention = TrainingWorkspace.Rows(tokens, hidden), Middle = TrainingWorkspace.Rows(tokens, hidden),
+            MlpNormed = TrainingWorkspace.Rows(tokens, hidden), Up = TrainingWorkspace.Rows(tokens, ffn), Hidden = TrainingWorkspace.Rows(tokens, ffn);
+    }
 
-    sealed record SavedBlocks(float[] Embedded, Saved[] Blocks);
+    sealed class Gradients(int tokens, int attentionWeights, int hidden, int ffn)
+    {
+        public readonly float[] Normed = TrainingWorkspace.Rows(tokens, hidden), Hidden = TrainingWorkspace.Rows(tokens, ffn),
+            Up = TrainingWorkspace.Rows(tokens, ffn), Attention = TrainingWorkspace.Rows(tokens, hidden), Query = TrainingWorkspace.Rows(tokens, hidden),
+            Key = TrainingWorkspace.Rows(tokens, hidden), Value = TrainingWorkspace.Rows(tokens, hidden), Fused = TrainingWorkspace.Rows(tokens, 3L * hidden),
+            Scores = new float[attentionWeights];
+    }
 
     internal BloomTraining(BloomModel model, LoraAdapter? adapter) : base(model, adapter, Norms(model)) => _model = model;
 
@@ -26,109 +42,126 @@ sealed class BloomTraining : TrainableTransformer
         return all.Concat(Norm("transformer.ln_f", model.FinalLayerNorm));
     }
 
-    /// <summary>LayerNorm's backward, accumulating the scale and bias gradients when they are trained.</summary>
-    void LayerNormBackward(float[] x, BloomModel.Norm norm, float[] dy, float[] dx) =>
+    /// <summary>LayerNorm's backward (adding to dx), accumulating the scale and bias gradients when they are trained.</summary>
+    void LayerNormBackward(ReadOnlySpan<float> x, BloomModel.Norm norm, ReadOnlySpan<float> dy, Span<float> dx) =>
         NormBackward.LayerNorm(x, norm.Weight, Config.NormEpsilon, dy, dx, GradientOf(norm.Weight), GradientOf(norm.Bias));
 
     private protected override LinearLayer Head => _model.OutputHead;
 
-    private protected override void FinalNorm(float[] x, float[] normed) =>
+    private protected override void FinalNorm(ReadOnlySpan<float> x, Span<float> normed) =>
         Normalization.LayerNorm(x, _model.FinalLayerNorm.Weight, _model.FinalLayerNorm.Bias, Config.NormEpsilon, normed);
 
-    private protected override void FinalNormBackward(float[] x, float[] dNormed, float[] dx) =>
+    private protected override void FinalNormBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dNormed, Span<float> dx) =>
         LayerNormBackward(x, _model.FinalLayerNorm, dNormed, dx);
+
+    private protected override void AllocateBlocks(int tokens, int attentionWeights, bool checkpointing)
+    {
+        var c = Config;
+        _saved = [];
+        _gradients = null;
+        _embedded = _fused = [];
+        if (tokens == 0) return;
+        _saved = [.. Enumerable.Range(0, checkpointing ? 1 : c.LayerCount).Select(_ => new Saved(tokens, attentionWeights, c.HiddenSize, c.IntermediateSize))];
+        _gradients = new Gradients(tokens, attentionWeights, c.HiddenSize, c.IntermediateSize);
+        _embedded = TrainingWorkspace.Rows(tokens, c.HiddenSize);
+        _fused = TrainingWorkspace.Rows(tokens, 3L * c.HiddenSize);
+    }
+
+    Saved SavedOf(int layer) => _saved[_saved.Length == 1 ? 0 : layer];
+
+    private protected override void NormalizeEmbeddings(Span<float> x, TrainingBatch batch)
+    {
+        x.CopyTo(_embedded);
+        Normalization.LayerNorm(x, _model.EmbeddingNorm.Weight, _model.EmbeddingNorm.Bias, Config.NormEpsilon, x);
+    }
+
+    private protected override void NormalizeEmbeddingsBackward(Span<float> dx, TrainingBatch batch)
+    {
+        // dx holds the gradient at the LayerNorm's output; the embedding's gradient is at its input.
+        var dEmbedded = _gradients!.Normed.AsSpan(0, dx.Length);
+        dEmbedded.Clear();
+        LayerNormBackward(_embedded.AsSpan(0, dx.Length), _model.EmbeddingNorm, dx, dEmbedded);
+        dEmbedded.CopyTo(dx);
+    }
 
     /// <summary>
     /// The fused projection's rows are grouped per head as [query, key, value]; <paramref name="split"/> moves them
     /// into (or, false, back out of) separate query, key and value rows.
     /// </summary>
-    void Split(float[] fused, float[] query, float[] key, float[] value, int tokens, bool split)
+    void Split(Span<float> fused, Span<float> query, Span<float> key, Span<float> value, int tokens, bool split)
     {
         int hidden = Config.HiddenSize, headDim = Config.HeadDim;
         for (int t = 0; t < tokens; t++)
             for (int h = 0; h < Config.HeadCount; h++)
             {
-                var source = fused.AsSpan(t * 3 * hidden + h * 3 * headDim, 3 * headDim);
+                var source = fused.Slice(t * 3 * hidden + h * 3 * headDim, 3 * headDim);
                 int row = t * hidden + h * headDim;
                 if (split)
                 {
-                    source[..headDim].CopyTo(query.AsSpan(row, headDim));
-                    source.Slice(headDim, headDim).CopyTo(key.AsSpan(row, headDim));
-                    source.Slice(2 * headDim, headDim).CopyTo(value.AsSpan(row, headDim));
+                    source[..headDim].CopyTo(query.Slice(row, headDim));
+                    source.Slice(headDim, headDim).CopyTo(key.Slice(row, headDim));
+                    source.Slice(2 * headDim, headDim).CopyTo(value.Slice(row, headDim));
                 }
                 else
                 {
-                    query.AsSpan(row, headDim).CopyTo(source[..headDim]);
-                    key.AsSpan(row, headDim).CopyTo(source.Slice(headDim, headDim));
-                    value.AsSpan(row, headDim).CopyTo(source.Slice(2 * headDim, headDim));
+                    query.Slice(row, headDim).CopyTo(source[..headDim]);
+                    key.Slice(row, headDim).CopyTo(source.Slice(headDim, headDim));
+                    value.Slice(row, headDim).CopyTo(source.Slice(2 * headDim, headDim));
                 }
             }
     }
 
-    private protected override object ForwardBlocks(float[] x, TrainingBatch batch)
+    int AttentionWeights(TrainingBatch batch) => batch.Sequences * Config.HeadCount * batch.Length * batch.Length;
+
+    private protected override void ForwardBlock(int layer, ReadOnlySpan<float> input, Span<float> output, TrainingBatch batch)
     {
         var c = Config;
-        int n = batch.Tokens.Length, hidden = c.HiddenSize;
-        var embedded = (float[])x.Clone();
-        Normalization.LayerNorm(x, _model.EmbeddingNorm.Weight, _model.EmbeddingNorm.Bias, c.NormEpsilon, x);
-        var saved = new Saved[_model.Blocks.Count];
-        for (int l = 0; l < saved.Length; l++)
-        {
-            var b = _model.Blocks[l];
-            var input = (float[])x.Clone();
-            var normed = new float[n * hidden];
-            Normalization.LayerNorm(x, b.AttentionNorm.Weight, b.AttentionNorm.Bias, c.NormEpsilon, normed);
-            var fused = Linear(b.QueryKeyValue, normed, n);
-            float[] query = new float[n * hidden], key = new float[n * hidden], value = new float[n * hidden];
-            Split(fused, query, key, value, n, split: true);
-            var probabilities = new float[batch.Sequences * c.HeadCount * batch.Length * batch.Length];
-            var attention = new float[n * hidden];
-            AttentionTraining.Forward(query, key, value, batch.Sequences, batch.Length, c.HeadCount, c.HeadCount, c.HeadDim,
-                0, _model.AlibiSlopes, probabilities, attention);
-            Activations.Add(x, Linear(b.AttentionOutput, attention, n), x);
+        var b = _model.Blocks[layer];
+        var s = SavedOf(layer);
+        int n = batch.Tokens.Length, hidden = c.HiddenSize, ffn = c.IntermediateSize;
+        var normed = s.Normed.AsSpan(0, n * hidden);
+        var attention = s.Attention.AsSpan(0, n * hidden);
+        var middle = s.Middle.AsSpan(0, n * hidden);
+        var mlpNormed = s.MlpNormed.AsSpan(0, n * hidden);
+        var up = s.Up.AsSpan(0, n * ffn);
+        var hiddenActivation = s.Hidden.AsSpan(0, n * ffn);
 
-            var middle = (float[])x.Clone();
-            var mlpNormed = new float[n * hidden];
-            Normalization.LayerNorm(x, b.MlpNorm.Weight, b.MlpNorm.Bias, c.NormEpsilon, mlpNormed);
-            var up = Linear(b.Up, mlpNormed, n);
-            var h = new float[up.Length];
-            Activations.GeluTanh(up, h);
-            Activations.Add(x, Linear(b.Down, h, n), x);
-            saved[l] = new Saved(input, normed, query, key, value, probabilities, attention, middle, mlpNormed, up, h);
-        }
-        return new SavedBlocks(embedded, saved);
+        Normalization.LayerNorm(input, b.AttentionNorm.Weight, b.AttentionNorm.Bias, c.NormEpsilon, normed);
+        Linear(b.QueryKeyValue, normed, _fused, n);
+        Split(_fused, s.Query, s.Key, s.Value, n, split: true);
+        AttentionTraining.Forward(s.Query.AsSpan(0, n * hidden), s.Key.AsSpan(0, n * hidden), s.Value.AsSpan(0, n * hidden), batch.Sequences,
+            batch.Length, c.HeadCount, c.HeadCount, c.HeadDim, 0, _model.AlibiSlopes, batch.Positions, s.Probabilities.AsSpan(0, AttentionWeights(batch)),
+            attention);
+        Linear(b.AttentionOutput, attention, output, n);
+        Activations.Add(input, output, middle);
+
+        Normalization.LayerNorm(middle, b.MlpNorm.Weight, b.MlpNorm.Bias, c.NormEpsilon, mlpNormed);
+        Linear(b.Up, mlpNormed, up, n);
+        Activations.GeluTanh(up, hiddenActivation);
+        Linear(b.Down, hiddenActivation, output, n);
+        Activations.Add(middle, output, output);
     }
 
-    private protected override void BackwardBlocks(object state, float[] dx, TrainingBatch batch)
+    private protected override void BackwardBlock(int layer, Span<float> dx, TrainingBatch batch)
     {
         var c = Config;
-        var (embedded, saved) = (SavedBlocks)state;
+        var b = _model.Blocks[layer];
+        var s = SavedOf(layer);
+        var g = _gradients!;
         int n = batch.Tokens.Length, hidden = c.HiddenSize, ffn = c.IntermediateSize;
-        var dNormed = new float[n * hidden];
-        var dHidden = new float[n * ffn];
-        var dUp = new float[n * ffn];
-        var dAttention = new float[n * hidden];
-        float[] dQuery = new float[n * hidden], dKey = new float[n * hidden], dValue = new float[n * hidden];
-        var dFused = new float[n * 3 * hidden];
-        for (int l = saved.Length - 1; l >= 0; l--)
-        {
-            var b = _model.Blocks[l];
-            var s = saved[l];
-            LinearGradient(b.Down, s.Hidden, dx, dHidden, n);
-            ActivationBackward.GeluTanh(s.Up, dHidden, dUp);
-            LinearGradient(b.Up, s.MlpNormed, dUp, dNormed, n);
-            LayerNormBackward(s.Middle, b.MlpNorm, dNormed, dx);
+        var dNormed = g.Normed.AsSpan(0, n * hidden);
 
-            LinearGradient(b.AttentionOutput, s.Attention, dx, dAttention, n);
-            AttentionTraining.Backward(s.Query, s.Key, s.Value, s.Probabilities, dAttention, batch.Sequences, batch.Length,
-                c.HeadCount, c.HeadCount, c.HeadDim, dQuery, dKey, dValue);
-            Split(dFused, dQuery, dKey, dValue, n, split: false);
-            LinearGradient(b.QueryKeyValue, s.Normed, dFused, dNormed, n);
-            LayerNormBackward(s.Input, b.AttentionNorm, dNormed, dx);
-        }
-        // The embedding LayerNorm: dx holds the gradient at its output; the embedding's gradient is at its input.
-        var dEmbedded = new float[dx.Length];
-        LayerNormBackward(embedded, _model.EmbeddingNorm, dx, dEmbedded);
-        dEmbedded.CopyTo(dx, 0);
+        LinearGradient(b.Down, s.Hidden, dx, g.Hidden, n);
+        ActivationBackward.GeluTanh(s.Up.AsSpan(0, n * ffn), g.Hidden, g.Up);
+        LinearGradient(b.Up, s.MlpNormed, g.Up, dNormed, n);
+        LayerNormBackward(s.Middle.AsSpan(0, n * hidden), b.MlpNorm, dNormed, dx);
+
+        LinearGradient(b.AttentionOutput, s.Attention, dx, g.Attention, n);
+        AttentionTraining.Backward(s.Query.AsSpan(0, n * hidden), s.Key.AsSpan(0, n * hidden), s.Value.AsSpan(0, n * hidden),
+            s.Probabilities.AsSpan(0, AttentionWeights(batch)), g.Attention.AsSpan(0, n * hidden), batch.Sequences, batch.Length,
+            c.HeadCount, c.HeadCount, c.HeadDim, 0, batch.Positions, g.Scores, g.Query, g.Key, g.Value);
+        Split(g.Fused, g.Query, g.Key, g.Value, n, split: false);
+        LinearGradient(b.QueryKeyValue, s.Normed, g.Fused, dNormed, n);
+        LayerNormBackward(Workspace.BlockInputs[layer].AsSpan(0, n * hidden), b.AttentionNorm, dNormed, dx);
     }
 }

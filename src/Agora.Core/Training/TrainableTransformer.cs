@@ -1,6 +1,7 @@
 using Agora.Adapters;
 using Agora.Formats.Checkpoint;
 using Agora.Models;
+using Agora.Tensors;
 
 namespace Agora.Training;
 
@@ -8,7 +9,8 @@ namespace Agora.Training;
 /// A model being trained: the inference model's blocks and weights, a forward pass over a batch that keeps the
 /// activations its backward needs, and that backward pass (llm.c style, one per block kind) filling the
 /// gradients of the <see cref="Parameters"/>. With LoRA the base stays frozen in whatever type it was stored and
-/// only the adapter's A and B matrices train (in place: the adapter holds the trained values).
+/// only the adapter's A and B matrices train (in place: the adapter holds the trained values). Passes work in a
+/// <see cref="TrainingWorkspace"/> kept across steps (grown to the largest batch seen), so they run one at a time.
 /// </summary>
 public abstract class TrainableTransformer
 {
@@ -17,6 +19,12 @@ public abstract class TrainableTransformer
     // Norm scales and biases, by array identity: the blocks hand the arrays they use, training finds their gradients.
     readonly Dictionary<float[], TrainableParameter> _vectors = new(ReferenceEqualityComparer.Instance);
     readonly TrainableParameter? _embedding;
+    // The scratch sizes of the layers with low-rank deltas: the largest rank and output width.
+    readonly int _maxRank, _maxDeltaOut;
+    TrainingWorkspace? _workspace;
+
+    /// <summary>Scored rows per pass through the output head: bounds the logits buffer at HeadRows × vocabulary.</summary>
+    internal const int HeadRows = 128;
 
     public TransformerModel Model { get; }
     public LoraAdapter? Adapter { get; }
@@ -54,6 +62,11 @@ public abstract class TrainableTransformer
                 _parameters.Add(b);
             }
             _linear[layer] = new LinearBackward(layer, a, b, weight, bias);
+            if (layer.MaxRank > 0)
+            {
+                _maxRank = Math.Max(_maxRank, layer.MaxRank);
+                _maxDeltaOut = Math.Max(_maxDeltaOut, layer.Out);
+            }
         }
     }
 
@@ -91,6 +104,14 @@ public abstract class TrainableTransformer
         return Create(TransformerModel.Load(checkpoint, adapter.ToDeltas()), adapter);
     }
 
+    /// <summary>
+    /// Gradient checkpointing: the forward keeps only each block's input, and the backward recomputes a block's
+    /// activations just before going back through it, so activation memory is one block's instead of every block's,
+    /// for about one more forward pass through the blocks. Losses and gradients are bit-identical either way. A change
+    /// takes effect at the next pass (which sizes a new workspace).
+    /// </summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <summary>The mean cross-entropy of the batch's scored labels (forward only).</summary>
     public double Loss(TrainingBatch batch)
     {
@@ -118,46 +139,139 @@ public abstract class TrainableTransformer
 
     double Run(TrainingBatch batch, bool backward, float gradientScale)
     {
-        int n = batch.Tokens.Length, hidden = Config.HiddenSize, vocab = Config.VocabSize;
-        var x = new float[n * hidden];
+        int n = batch.Tokens.Length, hidden = Config.HiddenSize, vocab = Config.VocabSize, layers = Config.LayerCount;
+        var w = Reserve(batch);
+        var x = w.Hidden.AsSpan(0, n * hidden);
         Model.Embed(batch.Tokens, x);
-        var saved = ForwardBlocks(x, batch);
-        var normed = new float[n * hidden];
-        FinalNorm(x, normed);
-        var logits = Linear(Head, normed, n);
-        double loss = CrossEntropy.LossAndGradient(logits, batch, vocab, gradientScale);
+        NormalizeEmbeddings(x, batch);
+        for (int l = 0; l < layers; l++)
+        {
+            var input = w.BlockInputs[l].AsSpan(0, n * hidden);
+            x.CopyTo(input);
+            ForwardBlock(l, input, x, batch);
+        }
+
+        // The head runs only over the positions whose next label is scored, HeadRows at a time (the logits are the
+        // largest activation: rows × vocabulary).
+        int m = GatherScored(batch, w);
+        if (m == 0) return 0;
+        var headInput = w.HeadInput.AsSpan(0, m * hidden);
+        for (int i = 0; i < m; i++) x.Slice(w.ScoredRows[i] * hidden, hidden).CopyTo(headInput.Slice(i * hidden, hidden));
+        var normed = w.HeadNormed.AsSpan(0, m * hidden);
+        FinalNorm(headInput, normed);
+        var dNormed = w.HeadNormedGradient.AsSpan(0, m * hidden);
+        double loss = 0;
+        for (int first = 0; first < m; first += HeadRows)
+        {
+            int rows = Math.Min(HeadRows, m - first);
+            var logits = w.Logits.AsSpan(0, rows * vocab);
+            var rowsNormed = normed.Slice(first * hidden, rows * hidden);
+            Linear(Head, rowsNormed, logits, rows);
+            loss += CrossEntropy.LossAndGradient(logits, w.ScoredLabels.AsSpan(first, rows), vocab, gradientScale, w.RowLosses);
+            if (backward) LinearGradient(Head, rowsNormed, logits, dNormed.Slice(first * hidden, rows * hidden), rows);
+        }
         if (!backward) return loss;
-        var dNormed = new float[n * hidden];
-        LinearGradient(Head, normed, logits, dNormed, n);
-        var dx = new float[n * hidden];
-        FinalNormBackward(x, dNormed, dx);
-        BackwardBlocks(saved, dx, batch);
+
+        var dHeadInput = w.HeadInputGradient.AsSpan(0, m * hidden);
+        dHeadInput.Clear();
+        FinalNormBackward(headInput, dNormed, dHeadInput);
+        var dx = w.Gradient.AsSpan(0, n * hidden);
+        dx.Clear();
+        for (int i = 0; i < m; i++) dHeadInput.Slice(i * hidden, hidden).CopyTo(dx.Slice(w.ScoredRows[i] * hidden, hidden));
+        for (int l = layers - 1; l >= 0; l--)
+        {
+            // A checkpointed block's activations are recomputed from its input (the last block's are still there).
+            if (w.Checkpointing && l < layers - 1) ForwardBlock(l, w.BlockInputs[l].AsSpan(0, n * hidden), w.Recomputed.AsSpan(0, n * hidden), batch);
+            BackwardBlock(l, dx, batch);
+        }
+        NormalizeEmbeddingsBackward(dx, batch);
         if (_embedding != null)
             for (int t = 0; t < n; t++)
             {
                 var row = _embedding.Gradient.AsSpan(batch.Tokens[t] * hidden, hidden);
-                System.Numerics.Tensors.TensorPrimitives.Add(row, dx.AsSpan(t * hidden, hidden), row);
+                System.Numerics.Tensors.TensorPrimitives.Add(row, dx.Slice(t * hidden, hidden), row);
             }
         return loss;
     }
 
-    private protected abstract LinearLayer Head { get; }
-    private protected abstract void FinalNorm(float[] x, float[] normed);
-    private protected abstract void FinalNormBackward(float[] x, float[] dNormed, float[] dx);
-    /// <summary>Runs the blocks over the embedded batch in place, returning what the backward needs.</summary>
-    private protected abstract object ForwardBlocks(float[] x, TrainingBatch batch);
-    /// <summary>From the gradient at the blocks' output, leaves in <paramref name="dx"/> the gradient at their input.</summary>
-    private protected abstract void BackwardBlocks(object saved, float[] dx, TrainingBatch batch);
-
-    /// <summary>y = layer(x) for <paramref name="tokens"/> rows, through the inference code.</summary>
-    private protected static float[] Linear(LinearLayer layer, float[] x, int tokens)
+    /// <summary>Lists the rows whose logits are scored (the next label in the sequence is not ignored) and their labels; returns how many.</summary>
+    static int GatherScored(TrainingBatch batch, TrainingWorkspace w)
     {
-        var y = new float[tokens * layer.Out];
-        layer.Forward(x, y, tokens, new float[tokens * layer.MaxRank], layer.MaxRank > 0 ? new float[tokens * layer.Out] : []);
-        return y;
+        int m = 0;
+        for (int row = 0; row < batch.Tokens.Length; row++)
+        {
+            if (row % batch.Length == batch.Length - 1 || batch.Labels[row + 1] == TrainingBatch.Ignored) continue;
+            w.ScoredRows[m] = row;
+            w.ScoredLabels[m++] = batch.Labels[row + 1];
+        }
+        return m;
+    }
+
+    /// <summary>The workspace for <paramref name="batch"/>: the current one when it is large enough, else one grown to fit.</summary>
+    TrainingWorkspace Reserve(TrainingBatch batch)
+    {
+        long weights = (long)batch.Sequences * Config.HeadCount * batch.Length * batch.Length;
+        if (weights > Array.MaxLength)
+            throw new AgoraException($"{batch.Sequences} sequences of {batch.Length} tokens need {weights:N0} attention weights per layer, more than an array holds; use shorter or fewer sequences");
+        var current = _workspace;
+        if (current != null && current.Tokens >= batch.Tokens.Length && current.AttentionWeights >= weights && current.Checkpointing == GradientCheckpointing)
+            return current;
+        int tokens = Math.Max(batch.Tokens.Length, current?.Tokens ?? 0);
+        int attention = (int)Math.Max(weights, current?.AttentionWeights ?? 0);
+        _workspace = null; // the old buffers can go before the new ones are allocated
+        AllocateBlocks(0, 0, false);
+        _workspace = new TrainingWorkspace(tokens, attention, GradientCheckpointing, Config.HiddenSize, Config.VocabSize, Config.LayerCount,
+            _maxRank, _maxDeltaOut);
+        AllocateBlocks(tokens, attention, GradientCheckpointing);
+        return _workspace;
+    }
+
+    private protected TrainingWorkspace Workspace => _workspace ?? throw new InvalidOperationException("no pass is running");
+
+    private protected abstract LinearLayer Head { get; }
+    private protected abstract void FinalNorm(ReadOnlySpan<float> x, Span<float> normed);
+    /// <summary>Adds to <paramref name="dx"/> the final norm's input gradient.</summary>
+    private protected abstract void FinalNormBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dNormed, Span<float> dx);
+    /// <summary>
+    /// Sizes the architecture's saved activations and gradient buffers for up to <paramref name="tokens"/> tokens and
+    /// <paramref name="attentionWeights"/> attention weights: one set of activations per block, or, when
+    /// <paramref name="checkpointing"/>, one set all blocks share. Zero sizes release them.
+    /// </summary>
+    private protected abstract void AllocateBlocks(int tokens, int attentionWeights, bool checkpointing);
+    /// <summary>What runs between the embedding and the first block (BLOOM's embedding LayerNorm), in place.</summary>
+    private protected virtual void NormalizeEmbeddings(Span<float> x, TrainingBatch batch) { }
+    private protected virtual void NormalizeEmbeddingsBackward(Span<float> dx, TrainingBatch batch) { }
+    /// <summary>Runs block <paramref name="layer"/> from <paramref name="input"/> into <paramref name="output"/>, keeping its activations.</summary>
+    private protected abstract void ForwardBlock(int layer, ReadOnlySpan<float> input, Span<float> output, TrainingBatch batch);
+    /// <summary>From the gradient at block <paramref name="layer"/>'s output, leaves in <paramref name="dx"/> the gradient at its input.</summary>
+    private protected abstract void BackwardBlock(int layer, Span<float> dx, TrainingBatch batch);
+
+    /// <summary>
+    /// y = x·Wᵀ + b + Σ scale·(x·Aᵀ)·Bᵀ for <paramref name="tokens"/> rows: <see cref="LinearLayer.Forward"/>'s
+    /// arithmetic on training's tiled products, which serve many tokens better than inference's.
+    /// </summary>
+    private protected unsafe void Linear(LinearLayer layer, ReadOnlySpan<float> x, Span<float> y, int tokens)
+    {
+        x = x[..(tokens * layer.In)];
+        y = y[..(tokens * layer.Out)];
+        y.Clear();
+        TrainingProducts.MultiplyTransposedAdd(x, layer.WeightPointer, layer.WeightType, y, tokens, layer.In, layer.Out, 1f);
+        if (layer.Bias is { } bias)
+            for (int t = 0; t < tokens; t++) System.Numerics.Tensors.TensorPrimitives.Add(y.Slice(t * layer.Out, layer.Out), bias, y.Slice(t * layer.Out, layer.Out));
+        for (int i = 0; i < layer.Deltas.Count; i++)
+        {
+            var d = layer.Deltas[i];
+            var u = Workspace.RankScratch.AsSpan(0, tokens * d.Rank);
+            u.Clear();
+            fixed (float* a = d.A) fixed (float* b = d.B)
+            {
+                TrainingProducts.MultiplyTransposedAdd(x, (byte*)a, GgmlType.F32, u, tokens, layer.In, d.Rank, 1f);
+                TrainingProducts.MultiplyTransposedAdd(u, (byte*)b, GgmlType.F32, y, tokens, d.Rank, layer.Out, d.Scale);
+            }
+        }
     }
 
     /// <summary>Writes dx for the layer's input x and output gradient dy, accumulating its trained gradients.</summary>
-    private protected void LinearGradient(LinearLayer layer, float[] x, float[] dy, float[] dx, int tokens) =>
-        _linear[layer].Backward(x, dy, dx, tokens);
+    private protected void LinearGradient(LinearLayer layer, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, int tokens) =>
+        _linear[layer].Backward(x, dy, dx, tokens, Workspace.LoraScratch);
 }

@@ -102,19 +102,33 @@ public sealed class FiniteDifferenceTests : IDisposable
         return new LoraAdapter(weights, rank, 4);
     }
 
-    static TrainingBatch Batch() => TrainingBatch.FromRows(
-        [[1, 5, 9, 30, 2, 7, 11], [3, 3, 17, 8, 25, 0, 4]],
-        [[-100, -100, 9, 30, 2, 7, 11], [-100, 3, 17, -100, 25, 0, 4]]);
+    /// <summary>The short batch, or (long) two rows of 90 random tokens: more scored rows than one pass of the output head takes.</summary>
+    static TrainingBatch Batch(bool longBatch)
+    {
+        if (!longBatch)
+            return TrainingBatch.FromRows(
+                [[1, 5, 9, 30, 2, 7, 11], [3, 3, 17, 8, 25, 0, 4]],
+                [[-100, -100, 9, 30, 2, 7, 11], [-100, 3, 17, -100, 25, 0, 4]]);
+        var random = new Random(5);
+        int[] tokens = [.. Enumerable.Range(0, 180).Select(_ => random.Next(Vocab))];
+        int[] labels = [.. tokens.Select((t, i) => i % 7 == 3 ? TrainingBatch.Ignored : t)];
+        Assert.True(new TrainingBatch(tokens, labels, 2, 90).ScoredCount > TrainableTransformer.HeadRows);
+        return new TrainingBatch(tokens, labels, 2, 90);
+    }
 
-    public static TheoryData<string, bool> Cases() => new() { { "llama", false }, { "llama", true }, { "qwen2", false }, { "qwen2", true }, { "bloom", false }, { "bloom", true } };
+    public static TheoryData<string, bool, bool> Cases() => new()
+    {
+        { "llama", false, false }, { "llama", true, false }, { "qwen2", false, false }, { "qwen2", true, false }, { "bloom", false, false },
+        { "bloom", true, false }, { "llama", true, true }, { "bloom", false, true },
+    };
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void GradientsMatchCentralDifferences(string family, bool allWeights)
+    public void GradientsMatchCentralDifferences(string family, bool allWeights, bool longBatch)
     {
         using var checkpoint = Checkpoint.Open(BuildModel(family));
         var training = allWeights ? TrainableTransformer.ForAllWeights(checkpoint) : TrainableTransformer.ForLora(checkpoint, RandomAdapter(checkpoint));
-        var batch = Batch();
+        var batch = Batch(longBatch);
         training.ZeroGradients();
         training.AccumulateGradients(batch, batch.ScoredCount);
         int expectedCount = (family, allWeights) switch
@@ -156,6 +170,6 @@ public sealed class FiniteDifferenceTests : IDisposable
             if (!(error < 1e-2)) failures.Add($"{p.Name}: analytic {analytic:G6}, numeric {numeric:G6}");
         }
         Assert.True(failures.Count == 0, string.Join("; ", failures));
-        TestContext.Current.TestOutputHelper?.WriteLine($"{family} {(allWeights ? "all weights" : "LoRA")}: worst relative error {worst:0.00e0}");
+        TestContext.Current.TestOutputHelper?.WriteLine($"{family} {(allWeights ? "all weights" : "LoRA")}{(longBatch ? ", long batch" : "")}: worst relative error {worst:0.00e0}");
     }
 }

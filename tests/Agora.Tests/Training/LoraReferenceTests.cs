@@ -1,6 +1,4 @@
 using System.Text.Json.Nodes;
-using Agora.Adapters;
-using Agora.Formats.Checkpoint;
 using Agora.Tests.Models;
 using Agora.Training;
 
@@ -14,22 +12,15 @@ public sealed class LoraReferenceTests
 {
     public static TheoryData<string> Models() => ["llama-a", "qwen2-a", "bloom-a"];
 
-    sealed record Setup(Checkpoint Checkpoint, TrainableTransformer Training, TrainingBatch Batch, JsonNode Lora, ModelReference Reference) : IDisposable
+    sealed record Setup(TrainingFixture Fixture, ModelReference Reference) : IDisposable
     {
-        public void Dispose() => Checkpoint.Dispose();
+        public TrainableTransformer Training => Fixture.Training;
+        public TrainingBatch Batch { get; } = Fixture.Batch;
+        public JsonNode Lora => Fixture.Lora;
+        public void Dispose() => Fixture.Dispose();
     }
 
-    static Setup Open(string model)
-    {
-        var reference = ModelReference.Load(model);
-        var lora = JsonNode.Parse(File.ReadAllText(Fixtures.Require("models", model, "reference.json")))!["lora"]!;
-        var checkpoint = Checkpoint.Open(Fixtures.Require("models", model, "hf"));
-        var adapter = LoraAdapter.Load(Fixtures.Require("models", model, "lora"), checkpoint);
-        var batch = TrainingBatch.FromRows(Rows(lora["train_batch"]!), Rows(lora["labels"]!));
-        return new Setup(checkpoint, TrainableTransformer.ForLora(checkpoint, adapter), batch, lora, reference);
-    }
-
-    static int[][] Rows(JsonNode node) => [.. node.AsArray().Select(r => r!.AsArray().Select(v => (int)v!).ToArray())];
+    static Setup Open(string model) => new(new TrainingFixture(model), ModelReference.Load(model));
 
     /// <summary>PEFT's in-memory name of a parameter (with the adapter name "default").</summary>
     static string PeftName(TrainableParameter p) =>
