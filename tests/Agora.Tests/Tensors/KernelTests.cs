@@ -228,11 +228,11 @@ public class MatrixProductTests
         Quants.Dequantize(type, weight, decoded);
         var expected = new float[tokens * outDim];
         MatrixProduct.Reference(x, weight, type, expected, tokens, inDim, outDim);
-        bool int8 = MatrixProduct.Int8Activated(type) && !MatrixProduct.Decodes(type, tokens);
         var results = new List<float[]>();
         foreach (var width in Simd.Supported)
             foreach (var pool in Pools)
             {
+                bool int8 = MatrixProduct.Int8Activated(type) && !MatrixProduct.Decodes(type, tokens, width);
                 var y = new float[tokens * outDim];
                 fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, y, tokens, inDim, outDim, width, pool);
                 results.Add(y);

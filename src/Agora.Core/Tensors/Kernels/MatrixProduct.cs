@@ -37,20 +37,43 @@ public static unsafe class MatrixProduct
         Quants.CheckSupported(type);
         CheckShapes(x.Length, weightBytes, type, y.Length, tokens, inDim, outDim);
         if (tokens == 0 || outDim == 0) return;
-        bool int8 = Int8Activated(type) && !Decodes(type, tokens);
+        bool int8 = Int8Activated(type) && !Decodes(type, tokens, width);
         var activations = int8 ? ScratchActivations(tokens * (inDim / Int8Block.Elements)) : [];
         fixed (float* xp = x) fixed (float* yp = y) fixed (Int8Block* xq = activations)
         {
-            if (int8) Int8Block.Quantize(xp, xq, tokens * (inDim / Int8Block.Elements));
-            long work = (long)tokens * inDim * outDim;
             var job = new Job
             {
                 X = xp, Xq = xq, Weight = weight, RowBytes = GgmlTypeInfo.ByteSize(type, inDim), Type = type, Y = yp,
-                Tokens = tokens, InDim = inDim, OutDim = outDim, Width = width,
-                Chunks = work < ParallelThreshold ? 1 : Math.Min(pool.Threads, outDim),
+                Tokens = tokens, InDim = inDim, OutDim = outDim, Width = width, Panel = tokens > 1 ? PanelRows(type, width) : 1,
             };
-            pool.Run(&RunChunk, &job, job.Chunks);
+            SplitWork(ref job, pool.Threads);
+            // Quantizing many tokens' activations is worth a dispatch of its own (it would otherwise be serial).
+            job.QuantizeChunks = job.RowChunks * job.TokenChunks > 1 ? Math.Min(tokens, pool.Threads) : 1;
+            if (int8) pool.Run(&QuantizeChunk, &job, job.QuantizeChunks);
+            pool.Run(&RunChunk, &job, job.RowChunks * job.TokenChunks);
         }
+    }
+
+    static void QuantizeChunk(void* state, int chunk)
+    {
+        var job = (Job*)state;
+        int first = (int)((long)job->Tokens * chunk / job->QuantizeChunks), end = (int)((long)job->Tokens * (chunk + 1) / job->QuantizeChunks);
+        int blocks = job->InDim / Int8Block.Elements;
+        Int8Block.Quantize(job->X + (long)first * job->InDim, job->Xq + (long)first * blocks, (end - first) * blocks, job->Width);
+    }
+
+    /// <summary>
+    /// Chunks of whole panels of rows, a few per thread so that a thread slowed by other work on the machine
+    /// leaves its share to the rest; when there are fewer panels than threads (a LoRA rank, say), tokens are split
+    /// too. Small products stay on the calling thread.
+    /// </summary>
+    static void SplitWork(ref Job job, int threads)
+    {
+        int panels = (job.OutDim + job.Panel - 1) / job.Panel;
+        job.RowChunks = job.TokenChunks = 1;
+        if ((long)job.Tokens * job.InDim * job.OutDim < ParallelThreshold || threads == 1) return;
+        job.RowChunks = Math.Min(panels, job.Tokens > 1 ? 4 * threads : threads);
+        if (job.RowChunks < threads) job.TokenChunks = Math.Min(job.Tokens, (threads + job.RowChunks - 1) / job.RowChunks);
     }
 
     /// <summary>The scalar twin tests compare against: scalar decoding, float64 accumulation.</summary>
@@ -90,57 +113,98 @@ public static unsafe class MatrixProduct
         public byte* Weight;
         public long RowBytes;
         public GgmlType Type;
-        public int Tokens, InDim, OutDim, Chunks;
+        public int Tokens, InDim, OutDim, Panel, RowChunks, TokenChunks, QuantizeChunks;
         public SimdWidth Width;
     }
 
     static void RunChunk(void* state, int chunk)
     {
         var job = (Job*)state;
-        Rows(ref *job, (int)((long)job->OutDim * chunk / job->Chunks), (int)((long)job->OutDim * (chunk + 1) / job->Chunks));
+        int rowChunk = chunk % job->RowChunks, tokenChunk = chunk / job->RowChunks;
+        int panels = (job->OutDim + job->Panel - 1) / job->Panel;
+        int first = (int)((long)panels * rowChunk / job->RowChunks) * job->Panel;
+        int end = Math.Min(job->OutDim, (int)((long)panels * (rowChunk + 1) / job->RowChunks) * job->Panel);
+        int firstToken = (int)((long)job->Tokens * tokenChunk / job->TokenChunks);
+        int endToken = (int)((long)job->Tokens * (tokenChunk + 1) / job->TokenChunks);
+        if (job->Tokens == 1) Rows(ref *job, first, end);
+        else Tiles(ref *job, first, end, firstToken, endToken);
     }
 
+    /// <summary>One token (generation): each row dotted with the activations by the direct kernels.</summary>
     static void Rows(ref Job job, int first, int end)
     {
         var type = job.Type;
         int inDim = job.InDim, blocks = inDim / Int8Block.Elements;
-        bool decode = Decodes(type, job.Tokens);
+        bool decode = Decodes(type, 1, job.Width);
         float[] scratch = decode ? ScratchRow(inDim) : [];
         fixed (float* decoded = scratch)
             for (int o = first; o < end; o++)
             {
                 byte* row = job.Weight + o * job.RowBytes;
                 if (decode) Quants.DequantizeRow(type, row, decoded, inDim, job.Width);
-                for (int t = 0; t < job.Tokens; t++)
+                job.Y[o] = type switch
                 {
-                    job.Y[(long)t * job.OutDim + o] = type switch
-                    {
-                        _ when decode => VectorDot.Dot(decoded, job.X + (long)t * inDim, inDim, job.Width),
-                        GgmlType.F32 => VectorDot.Dot((float*)row, job.X + (long)t * inDim, inDim, job.Width),
-                        GgmlType.Q8_0 => Int8Block.DotQ8_0((Q8_0Block*)row, job.Xq + (long)t * blocks, blocks, job.Width),
-                        GgmlType.Q4_0 => Int8Block.DotQ4_0((Q4_0Block*)row, job.Xq + (long)t * blocks, blocks, job.Width),
-                        GgmlType.Q4_1 => QuantizedDot.DotQ4_1((Q4_1Block*)row, job.Xq + (long)t * blocks, blocks, job.Width),
-                        GgmlType.Q5_0 => QuantizedDot.DotQ5_0((Q5_0Block*)row, job.Xq + (long)t * blocks, blocks, job.Width),
-                        GgmlType.Q5_1 => QuantizedDot.DotQ5_1((Q5_1Block*)row, job.Xq + (long)t * blocks, blocks, job.Width),
-                        GgmlType.Q4_K => QuantizedDot.DotQ4_K((Q4_KBlock*)row, job.Xq + (long)t * blocks, blocks / 8, job.Width),
-                        GgmlType.Q5_K => QuantizedDot.DotQ5_K((Q5_KBlock*)row, job.Xq + (long)t * blocks, blocks / 8, job.Width),
-                        GgmlType.Q6_K => QuantizedDot.DotQ6_K((Q6_KBlock*)row, job.Xq + (long)t * blocks, blocks / 8, job.Width),
-                        GgmlType.F16 => HalfDot.DotF16((Half*)row, job.X + (long)t * inDim, inDim, job.Width),
-                        GgmlType.BF16 => HalfDot.DotBF16((ushort*)row, job.X + (long)t * inDim, inDim, job.Width),
-                        _ => throw new InvalidOperationException($"no product for {type}"),
-                    };
-                }
+                    _ when decode => VectorDot.Dot(decoded, job.X, inDim, job.Width),
+                    GgmlType.F32 => VectorDot.Dot((float*)row, job.X, inDim, job.Width),
+                    GgmlType.Q8_0 => Int8Block.DotQ8_0((Q8_0Block*)row, job.Xq, blocks, job.Width),
+                    GgmlType.Q4_0 => Int8Block.DotQ4_0((Q4_0Block*)row, job.Xq, blocks, job.Width),
+                    GgmlType.Q4_1 => QuantizedDot.DotQ4_1((Q4_1Block*)row, job.Xq, blocks, job.Width),
+                    GgmlType.Q5_0 => QuantizedDot.DotQ5_0((Q5_0Block*)row, job.Xq, blocks, job.Width),
+                    GgmlType.Q5_1 => QuantizedDot.DotQ5_1((Q5_1Block*)row, job.Xq, blocks, job.Width),
+                    GgmlType.Q4_K => QuantizedDot.DotQ4_K((Q4_KBlock*)row, job.Xq, blocks / 8, job.Width),
+                    GgmlType.Q5_K => QuantizedDot.DotQ5_K((Q5_KBlock*)row, job.Xq, blocks / 8, job.Width),
+                    GgmlType.Q6_K => QuantizedDot.DotQ6_K((Q6_KBlock*)row, job.Xq, blocks / 8, job.Width),
+                    GgmlType.F16 => HalfDot.DotF16((Half*)row, job.X, inDim, job.Width),
+                    GgmlType.BF16 => HalfDot.DotBF16((ushort*)row, job.X, inDim, job.Width),
+                    _ => throw new InvalidOperationException($"no product for {type}"),
+                };
             }
     }
 
     /// <summary>
-    /// Whether rows are decoded to float first. Q2_K and Q3_K have no direct kernel. For several tokens the other
-    /// types' direct kernels would unpack each weight block once per token, while a decoded row (in L1) serves them
-    /// all at float FMA speed: measured on 64 tokens, decoding is up to twice as fast for Q5_0 and Q4_K, and even
-    /// for Q6_K and F16. Only Q8_0 and Q4_0, whose blocks need next to no unpacking, stay integer there.
+    /// Several tokens: F32 rows go straight to the register-tiled float kernel (<see cref="FloatGemm"/>); the types
+    /// with an integer kernel (<see cref="Int8Gemm"/>) are repacked a panel at a time, the rest decoded to float a
+    /// panel at a time, into per-thread scratch that then serves every token of the chunk.
     /// </summary>
-    internal static bool Decodes(GgmlType type, int tokens) =>
-        type is GgmlType.Q2_K or GgmlType.Q3_K || (tokens > 1 && type is not (GgmlType.F32 or GgmlType.Q8_0 or GgmlType.Q4_0));
+    static void Tiles(ref Job job, int first, int end, int firstToken, int endToken)
+    {
+        int inDim = job.InDim, blocks = inDim / Int8Block.Elements, tokens = endToken - firstToken;
+        float* x = job.X + (long)firstToken * inDim, y = job.Y + (long)firstToken * job.OutDim;
+        if (job.Type == GgmlType.F32)
+        {
+            FloatGemm.Product((float*)(job.Weight + first * job.RowBytes), end - first, x, tokens, inDim, y + first, job.OutDim, job.Width);
+            return;
+        }
+        bool integer = Int8Gemm.Supports(job.Type, job.Width);
+        int scratchFloats = integer ? (Int8Gemm.PanelBytes(job.Panel, blocks) + 3) / 4 : job.Panel * inDim;
+        fixed (float* panel = ScratchRow(scratchFloats))
+            for (int o = first; o < end; o += job.Panel)
+            {
+                int rows = Math.Min(job.Panel, end - o);
+                byte* weight = job.Weight + o * job.RowBytes;
+                if (integer)
+                {
+                    Int8Gemm.Pack(job.Type, weight, job.RowBytes, rows, job.Panel, blocks, (byte*)panel);
+                    Int8Gemm.Product(job.Type, (byte*)panel, rows, blocks, job.Xq + (long)firstToken * blocks, tokens, y + o, job.OutDim, job.Width);
+                    continue;
+                }
+                for (int r = 0; r < rows; r++) Quants.DequantizeRow(job.Type, weight + r * job.RowBytes, panel + r * inDim, inDim, job.Width);
+                FloatGemm.Product(panel, rows, x, tokens, inDim, y + o, job.OutDim, job.Width);
+            }
+    }
+
+    /// <summary>Rows per panel: whole tiles of the kernel that serves the type.</summary>
+    static int PanelRows(GgmlType type, SimdWidth width) =>
+        Int8Gemm.Supports(type, width) ? Int8Gemm.PanelRows(width) : FloatGemm.PanelRows(width);
+
+    /// <summary>
+    /// Whether rows are decoded to float first. Q2_K and Q3_K have no direct kernel. For several tokens, every type
+    /// but F32 and those <see cref="Int8Gemm"/> serves at this width is decoded a panel of rows at a time: a decoded
+    /// panel (in L1) serves all tokens at float multiply-add speed, where the direct kernels would unpack each
+    /// weight block once per token.
+    /// </summary>
+    internal static bool Decodes(GgmlType type, int tokens, SimdWidth width) =>
+        type is GgmlType.Q2_K or GgmlType.Q3_K || (tokens > 1 && type is not GgmlType.F32 && !Int8Gemm.Supports(type, width));
 
     /// <summary>Types whose products quantize the activations to int8 blocks (<see cref="Int8Block"/>).</summary>
     internal static bool Int8Activated(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1

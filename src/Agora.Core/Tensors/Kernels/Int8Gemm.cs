@@ -1,0 +1,261 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Agora.Tensors.Quantization;
+
+namespace Agora.Tensors.Kernels;
+
+/// <summary>
+/// Integer products for several tokens over the weight types whose values are small unsigned integers q with a
+/// scale d and an offset m per 32 values (w = d·q + m: Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K), against activations
+/// quantized to int8 blocks (<see cref="Int8Block"/>: a ≈ D·qa). A panel of rows is first repacked
+/// (<see cref="Pack"/>) so that one vector holds four consecutive q of each of 16 (AVX-512) or 8 (AVX2) rows; four
+/// activation bytes broadcast to every lane then give, through vpmaddubsw, pair sums for all those rows at once.
+/// The 16-bit pair sums of several four-value groups are added before they are widened to 32 bits — exactly: a
+/// pair sum is at most 2·15·127 = 3810 for 4-bit q, so eight fit in 16 bits, and 2·31·127 = 7874 for 5-bit q, so
+/// four do. Per 32-value block, row vector and token that is eight byte multiplies, the 16-bit adds, one widening
+/// and three float operations, Σ d·D·(q·qa) + m·D·Σqa, where the float path spends 32 multiply-adds; lanes are rows,
+/// so there are no horizontal sums and outputs are stored as vectors. Every output takes the same operations
+/// whatever tile it falls in, so results do not depend on how rows and tokens are split.
+/// </summary>
+internal static unsafe class Int8Gemm
+{
+    /// <summary>Whether this width has an integer kernel for the type (AVX2 at least; otherwise rows are decoded to float).</summary>
+    public static bool Supports(GgmlType type, SimdWidth width) =>
+        type is GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q4_K or GgmlType.Q5_K
+        && (width == SimdWidth.V512 && Avx512BW.IsSupported || width == SimdWidth.V256 && Avx2.IsSupported);
+
+    /// <summary>Rows in a panel: two 16-row vectors with AVX-512 (32 registers), one 8-row vector with AVX2 (16).</summary>
+    public static int PanelRows(SimdWidth width) => width == SimdWidth.V512 ? 32 : 8;
+
+    /// <summary>A packed panel's size: per 32-value block, 32 bytes of q, a float d and a float m for each row.</summary>
+    public static int PanelBytes(int panelRows, int blocks) => blocks * BlockBytes(panelRows);
+
+    static int BlockBytes(int panelRows) => 40 * panelRows;
+
+    /// <summary>
+    /// Repacks <paramref name="count"/> rows (at most <paramref name="panelRows"/>) of <paramref name="blocks"/>
+    /// 32-value blocks each: per block, eight groups of every row's four consecutive q, then the rows' d, then their
+    /// m. Missing rows of a short panel are zeros, so their lanes compute zeros that are never stored.
+    /// </summary>
+    public static void Pack(GgmlType type, byte* rows, long rowBytes, int count, int panelRows, int blocks, byte* panel)
+    {
+        int stride = BlockBytes(panelRows);
+        if (count < panelRows) new Span<byte>(panel, PanelBytes(panelRows, blocks)).Clear();
+        for (int r = 0; r < count; r++)
+        {
+            byte* row = rows + r * rowBytes;
+            byte* block = panel;
+            for (int b = 0; b < blocks; b++, block += stride)
+            {
+                var (q, d, m) = Unpack(type, row, b);
+                for (int g = 0; g < 8; g++) *(uint*)(block + (g * panelRows + r) * 4) = q.AsUInt32().GetElement(g);
+                ((float*)(block + 32 * panelRows))[r] = d;
+                ((float*)(block + 36 * panelRows))[r] = m;
+            }
+        }
+    }
+
+    /// <summary>Block <paramref name="b"/> (32 values) of a row: q as bytes in element order, d and m.</summary>
+    static (Vector256<byte> Q, float D, float M) Unpack(GgmlType type, byte* row, int b)
+    {
+        switch (type)
+        {
+            case GgmlType.Q4_0:
+            {
+                var block = (Q4_0Block*)row + b;
+                float d = ElementConversion.HalfToSingle(block->D);
+                return (QuantizedDot.Nibbles(block->Qs), d, -8 * d);
+            }
+            case GgmlType.Q4_1:
+            {
+                var block = (Q4_1Block*)row + b;
+                return (QuantizedDot.Nibbles(block->Qs), ElementConversion.HalfToSingle(block->D), ElementConversion.HalfToSingle(block->M));
+            }
+            case GgmlType.Q5_0:
+            {
+                var block = (Q5_0Block*)row + b;
+                float d = ElementConversion.HalfToSingle(block->D);
+                return (QuantizedDot.Nibbles(block->Qs) | QuantizedDot.HighBits(block->Qh), d, -16 * d);
+            }
+            case GgmlType.Q5_1:
+            {
+                var block = (Q5_1Block*)row + b;
+                return (QuantizedDot.Nibbles(block->Qs) | QuantizedDot.HighBits(block->Qh),
+                    ElementConversion.HalfToSingle(block->D), ElementConversion.HalfToSingle(block->M));
+            }
+            default:
+            {
+                // Q4_K, Q5_K: group g of a 256-value super-block; nibbles of 32 bytes serve groups 2i (low) and 2i+1 (high).
+                bool fifthBit = type == GgmlType.Q5_K;
+                int blockBytes = fifthBit ? Q5_KBlock.Bytes : Q4_KBlock.Bytes, g = b % 8;
+                byte* start = row + b / 8 * blockBytes;
+                var super = (Q4_KBlock*)start; // d, dmin and scales sit at the same offsets in both types
+                var (scale, min) = KQuantSearch.ScaleMinK4(g, new ReadOnlySpan<byte>(super->Scales, 12));
+                var packed = Vector256.Load(start + (fifthBit ? 48 : 16) + g / 2 * 32);
+                var q = (g % 2 == 0 ? packed : Vector256.ShiftRightLogical(packed.AsUInt16(), 4).AsByte()) & Vector256.Create((byte)0x0F);
+                if (fifthBit) q |= QuantizedDot.BitSet(Vector256.Load(start + 16), (byte)(1 << g));
+                return (q, ElementConversion.HalfToSingle(super->D) * scale, -ElementConversion.HalfToSingle(super->DMin) * min);
+            }
+        }
+    }
+
+    /// <summary>
+    /// y[t·yStride + r] for r &lt; <paramref name="rows"/> (the panel's real rows) and t &lt; tokens, from a panel
+    /// <see cref="Pack"/> made and the tokens' activation blocks (<paramref name="blocks"/> per token).
+    /// </summary>
+    public static void Product(GgmlType type, byte* panel, int rows, int blocks, Int8Block* x, int tokens, float* y, int yStride, SimdWidth width)
+    {
+        bool fiveBit = type is GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q5_K;
+        if (width == SimdWidth.V512)
+        {
+            if (fiveBit) Tokens<Bytes512, Vector512<byte>, Two, Four, Four>(panel, rows, blocks, x, tokens, y, yStride);
+            else Tokens<Bytes512, Vector512<byte>, Two, Four, Eight>(panel, rows, blocks, x, tokens, y, yStride);
+        }
+        else
+        {
+            if (fiveBit) Tokens<Bytes256, Vector256<byte>, One, Three, Four>(panel, rows, blocks, x, tokens, y, yStride);
+            else Tokens<Bytes256, Vector256<byte>, One, Three, Eight>(panel, rows, blocks, x, tokens, y, yStride);
+        }
+    }
+
+    static void Tokens<TL, TV, TR, TC, TG>(byte* panel, int rows, int blocks, Int8Block* x, int tokens, float* y, int yStride)
+        where TL : struct, IByteLanes<TV> where TV : unmanaged where TR : struct, ICount where TC : struct, ICount where TG : struct, ICount
+    {
+        int t = 0;
+        for (; t + TC.N <= tokens; t += TC.N) Tile<TL, TV, TR, TC, TG>(panel, rows, blocks, x + (long)t * blocks, y + (long)t * yStride, yStride);
+        switch (tokens - t)
+        {
+            case 0: break;
+            case 1: Tile<TL, TV, TR, One, TG>(panel, rows, blocks, x + (long)t * blocks, y + (long)t * yStride, yStride); break;
+            case 2: Tile<TL, TV, TR, Two, TG>(panel, rows, blocks, x + (long)t * blocks, y + (long)t * yStride, yStride); break;
+            default: Tile<TL, TV, TR, Three, TG>(panel, rows, blocks, x + (long)t * blocks, y + (long)t * yStride, yStride); break;
+        }
+    }
+
+    /// <summary>
+    /// The panel's TR.N row vectors (at most two) × TC.N tokens (at most four); TG.N groups of four values are
+    /// summed in 16 bits before widening. Counts are constants of each instantiation, so unused accumulators and
+    /// the branches on them are compiled away.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Tile<TL, TV, TR, TC, TG>(byte* panel, int rows, int blocks, Int8Block* x, float* y, int yStride)
+        where TL : struct, IByteLanes<TV> where TV : unmanaged where TR : struct, ICount where TC : struct, ICount where TG : struct, ICount
+    {
+        int V = TR.N, C = TC.N, G = TG.N, lanes = TL.Rows, panelRows = V * lanes;
+        Int8Block* x0 = x, x1 = x0 + blocks, x2 = x1 + blocks, x3 = x2 + blocks;
+        TV f00 = default, f01 = default, f02 = default, f03 = default, f10 = default, f11 = default, f12 = default, f13 = default;
+        byte* p = panel;
+        for (int b = 0; b < blocks; b++, p += BlockBytes(panelRows))
+        {
+            TV s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
+            TV h00 = default, h01 = default, h02 = default, h03 = default, h10 = default, h11 = default, h12 = default, h13 = default;
+            for (int g = 0; g < 8; g++)
+            {
+                byte* q = p + g * 4 * panelRows;
+                TV w0 = TL.Load(q), w1 = V > 1 ? TL.Load(q + 4 * lanes) : default;
+                TV a = TL.Broadcast(*(uint*)(x0[b].Qs + 4 * g));
+                h00 = TL.MultiplyAddBytes(w0, a, h00); if (V > 1) h10 = TL.MultiplyAddBytes(w1, a, h10);
+                if (C > 1)
+                {
+                    a = TL.Broadcast(*(uint*)(x1[b].Qs + 4 * g));
+                    h01 = TL.MultiplyAddBytes(w0, a, h01); if (V > 1) h11 = TL.MultiplyAddBytes(w1, a, h11);
+                }
+                if (C > 2)
+                {
+                    a = TL.Broadcast(*(uint*)(x2[b].Qs + 4 * g));
+                    h02 = TL.MultiplyAddBytes(w0, a, h02); if (V > 1) h12 = TL.MultiplyAddBytes(w1, a, h12);
+                }
+                if (C > 3)
+                {
+                    a = TL.Broadcast(*(uint*)(x3[b].Qs + 4 * g));
+                    h03 = TL.MultiplyAddBytes(w0, a, h03); if (V > 1) h13 = TL.MultiplyAddBytes(w1, a, h13);
+                }
+                if (g % G == G - 1)
+                {
+                    s00 = TL.AddWidened(s00, h00); h00 = default; if (V > 1) { s10 = TL.AddWidened(s10, h10); h10 = default; }
+                    if (C > 1) { s01 = TL.AddWidened(s01, h01); h01 = default; if (V > 1) { s11 = TL.AddWidened(s11, h11); h11 = default; } }
+                    if (C > 2) { s02 = TL.AddWidened(s02, h02); h02 = default; if (V > 1) { s12 = TL.AddWidened(s12, h12); h12 = default; } }
+                    if (C > 3) { s03 = TL.AddWidened(s03, h03); h03 = default; if (V > 1) { s13 = TL.AddWidened(s13, h13); h13 = default; } }
+                }
+            }
+            float* dm = (float*)(p + 32 * panelRows);
+            TV d0 = TL.Load(dm), m0 = TL.Load(dm + panelRows);
+            TV d1 = V > 1 ? TL.Load(dm + lanes) : default, m1 = V > 1 ? TL.Load(dm + panelRows + lanes) : default;
+            f00 = TL.Scale(s00, d0, m0, x0 + b, f00); if (V > 1) f10 = TL.Scale(s10, d1, m1, x0 + b, f10);
+            if (C > 1) { f01 = TL.Scale(s01, d0, m0, x1 + b, f01); if (V > 1) f11 = TL.Scale(s11, d1, m1, x1 + b, f11); }
+            if (C > 2) { f02 = TL.Scale(s02, d0, m0, x2 + b, f02); if (V > 1) f12 = TL.Scale(s12, d1, m1, x2 + b, f12); }
+            if (C > 3) { f03 = TL.Scale(s03, d0, m0, x3 + b, f03); if (V > 1) f13 = TL.Scale(s13, d1, m1, x3 + b, f13); }
+        }
+        Store<TL, TV>(y, f00, rows);
+        if (V > 1) Store<TL, TV>(y + lanes, f10, rows - lanes);
+        if (C > 1) { Store<TL, TV>(y + yStride, f01, rows); if (V > 1) Store<TL, TV>(y + yStride + lanes, f11, rows - lanes); }
+        if (C > 2) { Store<TL, TV>(y + 2 * yStride, f02, rows); if (V > 1) Store<TL, TV>(y + 2 * yStride + lanes, f12, rows - lanes); }
+        if (C > 3) { Store<TL, TV>(y + 3 * yStride, f03, rows); if (V > 1) Store<TL, TV>(y + 3 * yStride + lanes, f13, rows - lanes); }
+    }
+
+    /// <summary>The first <paramref name="count"/> lanes (all when there are more) of a float vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Store<TL, TV>(float* y, TV v, int count) where TL : struct, IByteLanes<TV> where TV : unmanaged
+    {
+        if (count >= TL.Rows) TL.Store(y, v);
+        else for (int i = 0; i < count; i++) y[i] = ((float*)&v)[i];
+    }
+
+    /// <summary>A vector width's operations on one raw vector type (bytes, 16- and 32-bit integers and floats are
+    /// reinterpretations of the same register), so one tile kernel serves AVX-512 and AVX2.</summary>
+    interface IByteLanes<TV> where TV : unmanaged
+    {
+        /// <summary>32-bit lanes: rows per vector.</summary>
+        static abstract int Rows { get; }
+        static abstract TV Load(void* p);
+        static abstract TV Broadcast(uint fourBytes);
+        /// <summary>sums + the 16-bit pair sums of unsigned <paramref name="q"/> times signed <paramref name="a"/> bytes.</summary>
+        static abstract TV MultiplyAddBytes(TV q, TV a, TV sums);
+        /// <summary>sums (32-bit) + adjacent pairs of the 16-bit <paramref name="pairs"/>.</summary>
+        static abstract TV AddWidened(TV sums, TV pairs);
+        /// <summary>acc + d·D·sums + m·D·Σqa for activation block <paramref name="a"/>.</summary>
+        static abstract TV Scale(TV sums, TV d, TV m, Int8Block* a, TV acc);
+        static abstract void Store(float* p, TV v);
+    }
+
+    struct Bytes512 : IByteLanes<Vector512<byte>>
+    {
+        public static int Rows => Vector512<int>.Count;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<byte> Load(void* p) => Vector512.Load((byte*)p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<byte> Broadcast(uint fourBytes) => Vector512.Create(fourBytes).AsByte();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<byte> MultiplyAddBytes(Vector512<byte> q, Vector512<byte> a, Vector512<byte> sums) =>
+            (sums.AsInt16() + Avx512BW.MultiplyAddAdjacent(q, a.AsSByte())).AsByte();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<byte> AddWidened(Vector512<byte> sums, Vector512<byte> pairs) =>
+            (sums.AsInt32() + Avx512BW.MultiplyAddAdjacent(pairs.AsInt16(), Vector512.Create((short)1))).AsByte();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<byte> Scale(Vector512<byte> sums, Vector512<byte> d, Vector512<byte> m, Int8Block* a, Vector512<byte> acc)
+        {
+            var scaled = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(sums.AsInt32()), d.AsSingle() * Vector512.Create(a->D), acc.AsSingle());
+            return Vector512.FusedMultiplyAdd(m.AsSingle(), Vector512.Create(a->D * a->Sum), scaled).AsByte();
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector512<byte> v) => v.AsSingle().Store(p);
+    }
+
+    struct Bytes256 : IByteLanes<Vector256<byte>>
+    {
+        public static int Rows => Vector256<int>.Count;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<byte> Load(void* p) => Vector256.Load((byte*)p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<byte> Broadcast(uint fourBytes) => Vector256.Create(fourBytes).AsByte();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<byte> MultiplyAddBytes(Vector256<byte> q, Vector256<byte> a, Vector256<byte> sums) =>
+            (sums.AsInt16() + Avx2.MultiplyAddAdjacent(q, a.AsSByte())).AsByte();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<byte> AddWidened(Vector256<byte> sums, Vector256<byte> pairs) =>
+            (sums.AsInt32() + Avx2.MultiplyAddAdjacent(pairs.AsInt16(), Vector256.Create((short)1))).AsByte();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<byte> Scale(Vector256<byte> sums, Vector256<byte> d, Vector256<byte> m, Int8Block* a, Vector256<byte> acc)
+        {
+            var scaled = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums.AsInt32()), d.AsSingle() * Vector256.Create(a->D), acc.AsSingle());
+            return Vector256.FusedMultiplyAdd(m.AsSingle(), Vector256.Create(a->D * a->Sum), scaled).AsByte();
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector256<byte> v) => v.AsSingle().Store(p);
+    }
+}
