@@ -36,24 +36,49 @@ internal static unsafe class Int8Gemm
     /// <summary>
     /// Repacks <paramref name="count"/> rows (at most <paramref name="panelRows"/>) of <paramref name="blocks"/>
     /// 32-value blocks each: per block, eight groups of every row's four consecutive q, then the rows' d, then their
-    /// m. Missing rows of a short panel are zeros, so their lanes compute zeros that are never stored.
+    /// m. Missing rows of a short panel are zeros, so their lanes compute zeros that are never stored. Eight rows go
+    /// at a time: their blocks' q, eight 32-bit groups each, are transposed in registers into eight stores.
     /// </summary>
     public static void Pack(GgmlType type, byte* rows, long rowBytes, int count, int panelRows, int blocks, byte* panel)
     {
         int stride = BlockBytes(panelRows);
-        if (count < panelRows) new Span<byte>(panel, PanelBytes(panelRows, blocks)).Clear();
-        for (int r = 0; r < count; r++)
-        {
-            byte* row = rows + r * rowBytes;
-            byte* block = panel;
-            for (int b = 0; b < blocks; b++, block += stride)
+        var q = stackalloc Vector256<uint>[8];
+        float* d = stackalloc float[8], m = stackalloc float[8];
+        for (int r0 = 0; r0 < panelRows; r0 += 8)
+            for (int b = 0; b < blocks; b++)
             {
-                var (q, d, m) = Unpack(type, row, b);
-                for (int g = 0; g < 8; g++) *(uint*)(block + (g * panelRows + r) * 4) = q.AsUInt32().GetElement(g);
-                ((float*)(block + 32 * panelRows))[r] = d;
-                ((float*)(block + 36 * panelRows))[r] = m;
+                for (int i = 0; i < 8; i++)
+                {
+                    if (r0 + i < count)
+                    {
+                        (var values, d[i], m[i]) = Unpack(type, rows + (r0 + i) * rowBytes, b);
+                        q[i] = values.AsUInt32();
+                    }
+                    else (q[i], d[i], m[i]) = (default, 0, 0);
+                }
+                byte* block = panel + b * stride;
+                Transpose8(q);
+                for (int g = 0; g < 8; g++) q[g].Store((uint*)(block + (g * panelRows + r0) * 4));
+                Vector256.Load(d).Store((float*)(block + 32 * panelRows) + r0);
+                Vector256.Load(m).Store((float*)(block + 36 * panelRows) + r0);
             }
-        }
+    }
+
+    /// <summary>Transposes eight vectors of eight 32-bit values in place (AVX2 unpacks and lane swaps).</summary>
+    static void Transpose8(Vector256<uint>* v)
+    {
+        var t0 = Avx2.UnpackLow(v[0], v[1]); var t1 = Avx2.UnpackHigh(v[0], v[1]);
+        var t2 = Avx2.UnpackLow(v[2], v[3]); var t3 = Avx2.UnpackHigh(v[2], v[3]);
+        var t4 = Avx2.UnpackLow(v[4], v[5]); var t5 = Avx2.UnpackHigh(v[4], v[5]);
+        var t6 = Avx2.UnpackLow(v[6], v[7]); var t7 = Avx2.UnpackHigh(v[6], v[7]);
+        var u0 = Avx2.UnpackLow(t0.AsUInt64(), t2.AsUInt64()).AsUInt32(); var u1 = Avx2.UnpackHigh(t0.AsUInt64(), t2.AsUInt64()).AsUInt32();
+        var u2 = Avx2.UnpackLow(t1.AsUInt64(), t3.AsUInt64()).AsUInt32(); var u3 = Avx2.UnpackHigh(t1.AsUInt64(), t3.AsUInt64()).AsUInt32();
+        var u4 = Avx2.UnpackLow(t4.AsUInt64(), t6.AsUInt64()).AsUInt32(); var u5 = Avx2.UnpackHigh(t4.AsUInt64(), t6.AsUInt64()).AsUInt32();
+        var u6 = Avx2.UnpackLow(t5.AsUInt64(), t7.AsUInt64()).AsUInt32(); var u7 = Avx2.UnpackHigh(t5.AsUInt64(), t7.AsUInt64()).AsUInt32();
+        v[0] = Avx2.Permute2x128(u0, u4, 0x20); v[4] = Avx2.Permute2x128(u0, u4, 0x31);
+        v[1] = Avx2.Permute2x128(u1, u5, 0x20); v[5] = Avx2.Permute2x128(u1, u5, 0x31);
+        v[2] = Avx2.Permute2x128(u2, u6, 0x20); v[6] = Avx2.Permute2x128(u2, u6, 0x31);
+        v[3] = Avx2.Permute2x128(u3, u7, 0x20); v[7] = Avx2.Permute2x128(u3, u7, 0x31);
     }
 
     /// <summary>Block <paramref name="b"/> (32 values) of a row: q as bytes in element order, d and m.</summary>
@@ -143,55 +168,50 @@ internal static unsafe class Int8Gemm
         where TL : struct, IByteLanes<TV> where TV : unmanaged where TR : struct, ICount where TC : struct, ICount where TG : struct, ICount
     {
         int V = TR.N, C = TC.N, G = TG.N, lanes = TL.Rows, panelRows = V * lanes;
-        Int8Block* x0 = x, x1 = x0 + blocks, x2 = x1 + blocks, x3 = x2 + blocks;
         TV f00 = default, f01 = default, f02 = default, f03 = default, f10 = default, f11 = default, f12 = default, f13 = default;
         byte* p = panel;
         for (int b = 0; b < blocks; b++, p += BlockBytes(panelRows))
         {
+            Int8Block* a0 = x + b, a1 = a0 + blocks, a2 = a1 + blocks, a3 = a2 + blocks;
             TV s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
-            TV h00 = default, h01 = default, h02 = default, h03 = default, h10 = default, h11 = default, h12 = default, h13 = default;
-            for (int g = 0; g < 8; g++)
+            for (int run = 0; run < 8; run += G)
             {
-                byte* q = p + g * 4 * panelRows;
-                TV w0 = TL.Load(q), w1 = V > 1 ? TL.Load(q + 4 * lanes) : default;
-                TV a = TL.Broadcast(*(uint*)(x0[b].Qs + 4 * g));
-                h00 = TL.MultiplyAddBytes(w0, a, h00); if (V > 1) h10 = TL.MultiplyAddBytes(w1, a, h10);
-                if (C > 1)
+                TV h00 = default, h01 = default, h02 = default, h03 = default, h10 = default, h11 = default, h12 = default, h13 = default;
+                for (int g = run; g < run + G; g++)
                 {
-                    a = TL.Broadcast(*(uint*)(x1[b].Qs + 4 * g));
-                    h01 = TL.MultiplyAddBytes(w0, a, h01); if (V > 1) h11 = TL.MultiplyAddBytes(w1, a, h11);
+                    byte* q = p + g * 4 * panelRows;
+                    TV w0 = TL.Load(q), w1 = V > 1 ? TL.Load(q + 4 * lanes) : default;
+                    TV a = TL.Broadcast(a0, g);
+                    h00 = TL.MultiplyAddBytes(w0, a, h00); if (V > 1) h10 = TL.MultiplyAddBytes(w1, a, h10);
+                    if (C > 1) { a = TL.Broadcast(a1, g); h01 = TL.MultiplyAddBytes(w0, a, h01); if (V > 1) h11 = TL.MultiplyAddBytes(w1, a, h11); }
+                    if (C > 2) { a = TL.Broadcast(a2, g); h02 = TL.MultiplyAddBytes(w0, a, h02); if (V > 1) h12 = TL.MultiplyAddBytes(w1, a, h12); }
+                    if (C > 3) { a = TL.Broadcast(a3, g); h03 = TL.MultiplyAddBytes(w0, a, h03); if (V > 1) h13 = TL.MultiplyAddBytes(w1, a, h13); }
                 }
-                if (C > 2)
-                {
-                    a = TL.Broadcast(*(uint*)(x2[b].Qs + 4 * g));
-                    h02 = TL.MultiplyAddBytes(w0, a, h02); if (V > 1) h12 = TL.MultiplyAddBytes(w1, a, h12);
-                }
-                if (C > 3)
-                {
-                    a = TL.Broadcast(*(uint*)(x3[b].Qs + 4 * g));
-                    h03 = TL.MultiplyAddBytes(w0, a, h03); if (V > 1) h13 = TL.MultiplyAddBytes(w1, a, h13);
-                }
-                if (g % G == G - 1)
-                {
-                    s00 = TL.AddWidened(s00, h00); h00 = default; if (V > 1) { s10 = TL.AddWidened(s10, h10); h10 = default; }
-                    if (C > 1) { s01 = TL.AddWidened(s01, h01); h01 = default; if (V > 1) { s11 = TL.AddWidened(s11, h11); h11 = default; } }
-                    if (C > 2) { s02 = TL.AddWidened(s02, h02); h02 = default; if (V > 1) { s12 = TL.AddWidened(s12, h12); h12 = default; } }
-                    if (C > 3) { s03 = TL.AddWidened(s03, h03); h03 = default; if (V > 1) { s13 = TL.AddWidened(s13, h13); h13 = default; } }
-                }
+                s00 = TL.AddWidened(s00, h00); if (V > 1) s10 = TL.AddWidened(s10, h10);
+                if (C > 1) { s01 = TL.AddWidened(s01, h01); if (V > 1) s11 = TL.AddWidened(s11, h11); }
+                if (C > 2) { s02 = TL.AddWidened(s02, h02); if (V > 1) s12 = TL.AddWidened(s12, h12); }
+                if (C > 3) { s03 = TL.AddWidened(s03, h03); if (V > 1) s13 = TL.AddWidened(s13, h13); }
             }
             float* dm = (float*)(p + 32 * panelRows);
             TV d0 = TL.Load(dm), m0 = TL.Load(dm + panelRows);
             TV d1 = V > 1 ? TL.Load(dm + lanes) : default, m1 = V > 1 ? TL.Load(dm + panelRows + lanes) : default;
-            f00 = TL.Scale(s00, d0, m0, x0 + b, f00); if (V > 1) f10 = TL.Scale(s10, d1, m1, x0 + b, f10);
-            if (C > 1) { f01 = TL.Scale(s01, d0, m0, x1 + b, f01); if (V > 1) f11 = TL.Scale(s11, d1, m1, x1 + b, f11); }
-            if (C > 2) { f02 = TL.Scale(s02, d0, m0, x2 + b, f02); if (V > 1) f12 = TL.Scale(s12, d1, m1, x2 + b, f12); }
-            if (C > 3) { f03 = TL.Scale(s03, d0, m0, x3 + b, f03); if (V > 1) f13 = TL.Scale(s13, d1, m1, x3 + b, f13); }
+            f00 = TL.Scale(s00, d0, m0, a0, f00); if (V > 1) f10 = TL.Scale(s10, d1, m1, a0, f10);
+            if (C > 1) { f01 = TL.Scale(s01, d0, m0, a1, f01); if (V > 1) f11 = TL.Scale(s11, d1, m1, a1, f11); }
+            if (C > 2) { f02 = TL.Scale(s02, d0, m0, a2, f02); if (V > 1) f12 = TL.Scale(s12, d1, m1, a2, f12); }
+            if (C > 3) { f03 = TL.Scale(s03, d0, m0, a3, f03); if (V > 1) f13 = TL.Scale(s13, d1, m1, a3, f13); }
         }
-        Store<TL, TV>(y, f00, rows);
-        if (V > 1) Store<TL, TV>(y + lanes, f10, rows - lanes);
-        if (C > 1) { Store<TL, TV>(y + yStride, f01, rows); if (V > 1) Store<TL, TV>(y + yStride + lanes, f11, rows - lanes); }
-        if (C > 2) { Store<TL, TV>(y + 2 * yStride, f02, rows); if (V > 1) Store<TL, TV>(y + 2 * yStride + lanes, f12, rows - lanes); }
-        if (C > 3) { Store<TL, TV>(y + 3 * yStride, f03, rows); if (V > 1) Store<TL, TV>(y + 3 * yStride + lanes, f13, rows - lanes); }
+        Store<TL, TV, TR>(y, f00, f10, rows);
+        if (C > 1) Store<TL, TV, TR>(y + yStride, f01, f11, rows);
+        if (C > 2) Store<TL, TV, TR>(y + 2 * yStride, f02, f12, rows);
+        if (C > 3) Store<TL, TV, TR>(y + 3 * yStride, f03, f13, rows);
+    }
+
+    /// <summary>One token's outputs: the first <paramref name="rows"/> lanes of the row vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Store<TL, TV, TR>(float* y, TV f0, TV f1, int rows) where TL : struct, IByteLanes<TV> where TV : unmanaged where TR : struct, ICount
+    {
+        Store<TL, TV>(y, f0, rows);
+        if (TR.N > 1) Store<TL, TV>(y + TL.Rows, f1, rows - TL.Rows);
     }
 
     /// <summary>The first <paramref name="count"/> lanes (all when there are more) of a float vector.</summary>
@@ -209,7 +229,8 @@ internal static unsafe class Int8Gemm
         /// <summary>32-bit lanes: rows per vector.</summary>
         static abstract int Rows { get; }
         static abstract TV Load(void* p);
-        static abstract TV Broadcast(uint fourBytes);
+        /// <summary>Values 4g … 4g + 3 of an activation block in every 32-bit lane.</summary>
+        static abstract TV Broadcast(Int8Block* a, int g);
         /// <summary>sums + the 16-bit pair sums of unsigned <paramref name="q"/> times signed <paramref name="a"/> bytes.</summary>
         static abstract TV MultiplyAddBytes(TV q, TV a, TV sums);
         /// <summary>sums (32-bit) + adjacent pairs of the 16-bit <paramref name="pairs"/>.</summary>
@@ -223,7 +244,7 @@ internal static unsafe class Int8Gemm
     {
         public static int Rows => Vector512<int>.Count;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<byte> Load(void* p) => Vector512.Load((byte*)p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<byte> Broadcast(uint fourBytes) => Vector512.Create(fourBytes).AsByte();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<byte> Broadcast(Int8Block* a, int g) => Vector512.Create(((uint*)a->Qs)[g]).AsByte();
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<byte> MultiplyAddBytes(Vector512<byte> q, Vector512<byte> a, Vector512<byte> sums) =>
             (sums.AsInt16() + Avx512BW.MultiplyAddAdjacent(q, a.AsSByte())).AsByte();
@@ -243,7 +264,7 @@ internal static unsafe class Int8Gemm
     {
         public static int Rows => Vector256<int>.Count;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<byte> Load(void* p) => Vector256.Load((byte*)p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<byte> Broadcast(uint fourBytes) => Vector256.Create(fourBytes).AsByte();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<byte> Broadcast(Int8Block* a, int g) => Vector256.Create(((uint*)a->Qs)[g]).AsByte();
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<byte> MultiplyAddBytes(Vector256<byte> q, Vector256<byte> a, Vector256<byte> sums) =>
             (sums.AsInt16() + Avx2.MultiplyAddAdjacent(q, a.AsSByte())).AsByte();
