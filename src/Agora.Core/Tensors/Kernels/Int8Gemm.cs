@@ -43,10 +43,11 @@ internal static unsafe class Int8Gemm
     {
         int stride = BlockBytes(panelRows);
         var q = stackalloc Vector256<uint>[8];
-        float* d = stackalloc float[8], m = stackalloc float[8];
         for (int r0 = 0; r0 < panelRows; r0 += 8)
             for (int b = 0; b < blocks; b++)
             {
+                byte* block = panel + b * stride;
+                float* d = (float*)(block + 32 * panelRows) + r0, m = d + panelRows;
                 for (int i = 0; i < 8; i++)
                 {
                     if (r0 + i < count)
@@ -56,15 +57,13 @@ internal static unsafe class Int8Gemm
                     }
                     else (q[i], d[i], m[i]) = (default, 0, 0);
                 }
-                byte* block = panel + b * stride;
                 Transpose8(q);
                 for (int g = 0; g < 8; g++) q[g].Store((uint*)(block + (g * panelRows + r0) * 4));
-                Vector256.Load(d).Store((float*)(block + 32 * panelRows) + r0);
-                Vector256.Load(m).Store((float*)(block + 36 * panelRows) + r0);
             }
     }
 
     /// <summary>Transposes eight vectors of eight 32-bit values in place (AVX2 unpacks and lane swaps).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Transpose8(Vector256<uint>* v)
     {
         var t0 = Avx2.UnpackLow(v[0], v[1]); var t1 = Avx2.UnpackHigh(v[0], v[1]);
@@ -82,6 +81,7 @@ internal static unsafe class Int8Gemm
     }
 
     /// <summary>Block <paramref name="b"/> (32 values) of a row: q as bytes in element order, d and m.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static (Vector256<byte> Q, float D, float M) Unpack(GgmlType type, byte* row, int b)
     {
         switch (type)
@@ -173,6 +173,7 @@ internal static unsafe class Int8Gemm
         for (int b = 0; b < blocks; b++, p += BlockBytes(panelRows))
         {
             Int8Block* a0 = x + b, a1 = a0 + blocks, a2 = a1 + blocks, a3 = a2 + blocks;
+            uint* q0 = (uint*)a0->Qs, q1 = (uint*)a1->Qs, q2 = (uint*)a2->Qs, q3 = (uint*)a3->Qs;
             TV s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
             for (int run = 0; run < 8; run += G)
             {
@@ -181,11 +182,11 @@ internal static unsafe class Int8Gemm
                 {
                     byte* q = p + g * 4 * panelRows;
                     TV w0 = TL.Load(q), w1 = V > 1 ? TL.Load(q + 4 * lanes) : default;
-                    TV a = TL.Broadcast(a0, g);
+                    TV a = TL.Broadcast(q0[g]);
                     h00 = TL.MultiplyAddBytes(w0, a, h00); if (V > 1) h10 = TL.MultiplyAddBytes(w1, a, h10);
-                    if (C > 1) { a = TL.Broadcast(a1, g); h01 = TL.MultiplyAddBytes(w0, a, h01); if (V > 1) h11 = TL.MultiplyAddBytes(w1, a, h11); }
-                    if (C > 2) { a = TL.Broadcast(a2, g); h02 = TL.MultiplyAddBytes(w0, a, h02); if (V > 1) h12 = TL.MultiplyAddBytes(w1, a, h12); }
-                    if (C > 3) { a = TL.Broadcast(a3, g); h03 = TL.MultiplyAddBytes(w0, a, h03); if (V > 1) h13 = TL.MultiplyAddBytes(w1, a, h13); }
+                    if (C > 1) { a = TL.Broadcast(q1[g]); h01 = TL.MultiplyAddBytes(w0, a, h01); if (V > 1) h11 = TL.MultiplyAddBytes(w1, a, h11); }
+                    if (C > 2) { a = TL.Broadcast(q2[g]); h02 = TL.MultiplyAddBytes(w0, a, h02); if (V > 1) h12 = TL.MultiplyAddBytes(w1, a, h12); }
+                    if (C > 3) { a = TL.Broadcast(q3[g]); h03 = TL.MultiplyAddBytes(w0, a, h03); if (V > 1) h13 = TL.MultiplyAddBytes(w1, a, h13); }
                 }
                 s00 = TL.AddWidened(s00, h00); if (V > 1) s10 = TL.AddWidened(s10, h10);
                 if (C > 1) { s01 = TL.AddWidened(s01, h01); if (V > 1) s11 = TL.AddWidened(s11, h11); }
@@ -229,8 +230,7 @@ internal static unsafe class Int8Gemm
         /// <summary>32-bit lanes: rows per vector.</summary>
         static abstract int Rows { get; }
         static abstract TV Load(void* p);
-        /// <summary>Values 4g … 4g + 3 of an activation block in every 32-bit lane.</summary>
-        static abstract TV Broadcast(Int8Block* a, int g);
+        static abstract TV Broadcast(uint fourBytes);
         /// <summary>sums + the 16-bit pair sums of unsigned <paramref name="q"/> times signed <paramref name="a"/> bytes.</summary>
         static abstract TV MultiplyAddBytes(TV q, TV a, TV sums);
         /// <summary>sums (32-bit) + adjacent pairs of the 16-bit <paramref name="pairs"/>.</summary>
@@ -244,7 +244,7 @@ internal static unsafe class Int8Gemm
     {
         public static int Rows => Vector512<int>.Count;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<byte> Load(void* p) => Vector512.Load((byte*)p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<byte> Broadcast(Int8Block* a, int g) => Vector512.Create(((uint*)a->Qs)[g]).AsByte();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<byte> Broadcast(uint fourBytes) => Vector512.Create(fourBytes).AsByte();
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<byte> MultiplyAddBytes(Vector512<byte> q, Vector512<byte> a, Vector512<byte> sums) =>
             (sums.AsInt16() + Avx512BW.MultiplyAddAdjacent(q, a.AsSByte())).AsByte();
@@ -264,7 +264,7 @@ internal static unsafe class Int8Gemm
     {
         public static int Rows => Vector256<int>.Count;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<byte> Load(void* p) => Vector256.Load((byte*)p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<byte> Broadcast(Int8Block* a, int g) => Vector256.Create(((uint*)a->Qs)[g]).AsByte();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<byte> Broadcast(uint fourBytes) => Vector256.Create(fourBytes).AsByte();
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<byte> MultiplyAddBytes(Vector256<byte> q, Vector256<byte> a, Vector256<byte> sums) =>
             (sums.AsInt16() + Avx2.MultiplyAddAdjacent(q, a.AsSByte())).AsByte();

@@ -63,16 +63,17 @@ public static unsafe class MatrixProduct
     }
 
     /// <summary>
-    /// Chunks of whole panels of rows, a few per thread so that a thread slowed by other work on the machine
-    /// leaves its share to the rest; when there are fewer panels than threads (a LoRA rank, say), tokens are split
-    /// too. Small products stay on the calling thread.
+    /// For one token, a chunk of rows per thread. For several, chunks of whole panels of rows, many per thread (up
+    /// to a panel each), so that threads slowed by other work on the machine leave their share to the rest and the
+    /// last chunks even out; when there are fewer panels than threads (a LoRA rank, say), tokens are split too.
+    /// Small products stay on the calling thread.
     /// </summary>
     static void SplitWork(ref Job job, int threads)
     {
         int panels = (job.OutDim + job.Panel - 1) / job.Panel;
         job.RowChunks = job.TokenChunks = 1;
         if ((long)job.Tokens * job.InDim * job.OutDim < ParallelThreshold || threads == 1) return;
-        job.RowChunks = Math.Min(panels, job.Tokens > 1 ? 4 * threads : threads);
+        job.RowChunks = Math.Min(panels, job.Tokens > 1 ? 16 * threads : threads);
         if (job.RowChunks < threads) job.TokenChunks = Math.Min(job.Tokens, (threads + job.RowChunks - 1) / job.RowChunks);
     }
 
