@@ -10,7 +10,7 @@ namespace Agora.Bench;
 /// `products [tokens] [threads] [runs] [TYPE…]`: the matrix products of a SmolLM2-135M forward pass (576→576,
 /// 576→192, 576→1536, 1536→576 and the 576→49152 output head) at 128 tokens and 2 threads by default, for F32,
 /// F16, Q8_0, Q4_0, Q5_0 and Q4_K weights (random values; speed does not depend on them). Each product runs
-/// untimed up to 40 times (0.3 s at most, twice at least: the JIT tiers up after ~30 calls), then <c>runs</c>
+/// untimed for 0.3 s (twice at least) so the JIT has tiered up the code around the kernels, then <c>runs</c>
 /// times; the table gives the median milliseconds and the GFLOP/s (2 flops per multiply-add) at the median and
 /// at the fastest run (on a shared machine, the fastest is the least disturbed). K-quants need rows that are a
 /// multiple of 256, so Q4_K has only 1536→576.
@@ -51,10 +51,10 @@ static class ProductsBench
                 var weight = new byte[GgmlTypeInfo.ByteSize(type, w.Length)];
                 Quants.Quantize(type, w, weight);
                 var times = new double[runs];
-                // Untimed calls first, so the JIT has tiered up what surrounds the kernels (after ~30 calls); the large
-                // products, where that matters least, get fewer.
+                // Untimed calls first, for 0.3 s: the JIT tiers a method up only after ~30 calls and a pause of 0.1 s
+                // in new compilations, and the decoders around the kernels run slowly until then.
                 long warm = Stopwatch.GetTimestamp();
-                for (int i = 0; i < 2 || i < 40 && Stopwatch.GetElapsedTime(warm).TotalMilliseconds < 300; i++)
+                for (int i = 0; i < 2 || Stopwatch.GetElapsedTime(warm).TotalMilliseconds < 300; i++)
                     MatrixProduct.MatMul(x, weight, type, y, tokens, inDim, outDim);
                 for (int r = 0; r < runs; r++)
                 {
