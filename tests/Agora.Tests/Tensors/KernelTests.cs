@@ -296,6 +296,7 @@ public class MatrixProductTests
     /// summation order differs. Odd shapes: 37 rows (no whole panel), token counts around the tile widths.
     /// </summary>
     [Theory]
+    [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.Q4_1)]
     [InlineData(GgmlType.Q5_0)]
@@ -313,10 +314,11 @@ public class MatrixProductTests
     }
 
     /// <summary>
-    /// The 16-bit partial sums of the tiled integer kernel hold at the extremes: every q at its largest (15 for
-    /// 4-bit types, 31 for 5-bit) against activations that all quantize to +127 or all to −127.
+    /// The partial sums of the tiled integer kernel hold at the extremes: every q at its largest (15 for 4-bit
+    /// types, 31 for 5-bit, −127 for Q8_0) against activations that all quantize to +127 or all to −127.
     /// </summary>
     [Theory]
+    [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.Q4_1)]
     [InlineData(GgmlType.Q5_0)]
@@ -328,7 +330,7 @@ public class MatrixProductTests
         for (int b = 0; b < weight.Length / blockBytes; b++)
         {
             var block = weight.AsSpan(b * blockBytes, blockBytes);
-            block.Fill(0xFF); // every q and fifth bit at its largest …
+            block.Fill(type == GgmlType.Q8_0 ? (byte)0x81 : (byte)0xFF); // every q and fifth bit at its largest (Q8_0: −127) …
             BitConverter.TryWriteBytes(block, (Half)0.01f); // … under a small positive d (and for Q4_1/Q5_1 m = d)
             if (type is GgmlType.Q4_1 or GgmlType.Q5_1) BitConverter.TryWriteBytes(block[2..], (Half)0.01f);
         }

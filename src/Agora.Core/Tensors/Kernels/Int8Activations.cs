@@ -30,6 +30,20 @@ internal unsafe struct Int8Block
             else QuantizeScalar(x, dst);
     }
 
+    /// <summary>The blocks' values widened to 16 bits, 32 to a block (for <see cref="Int8Gemm"/>'s word kernels).</summary>
+    public static void Widen(Int8Block* src, short* dst, int blocks)
+    {
+        for (int i = 0; i < blocks; i++, src++, dst += Elements)
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var (low, high) = Vector256.Widen(Vector256.Load(src->Qs));
+                low.Store(dst);
+                high.Store(dst + 16);
+            }
+            else
+                for (int j = 0; j < Elements; j++) dst[j] = src->Qs[j];
+    }
+
     static void QuantizeVector(float* x, Int8Block* dst)
     {
         Vector256<float> x0 = Vector256.Load(x), x1 = Vector256.Load(x + 8), x2 = Vector256.Load(x + 16), x3 = Vector256.Load(x + 24);

@@ -21,6 +21,7 @@ public static unsafe class MatrixProduct
 
     [ThreadStatic] static float[]? scratchRow;
     [ThreadStatic] static Int8Block[]? scratchActivations;
+    [ThreadStatic] static short[]? scratchWords;
 
     public static void MatMul(ReadOnlySpan<float> x, ReadOnlySpan<byte> weight, GgmlType type, Span<float> y, int tokens, int inDim, int outDim)
     {
@@ -38,15 +39,19 @@ public static unsafe class MatrixProduct
         CheckShapes(x.Length, weightBytes, type, y.Length, tokens, inDim, outDim);
         if (tokens == 0 || outDim == 0) return;
         bool int8 = Int8Activated(type) && !Decodes(type, tokens, width);
+        bool words = int8 && tokens > 1 && Int8Gemm.Words(type);
         var activations = int8 ? ScratchActivations(tokens * (inDim / Int8Block.Elements)) : [];
-        fixed (float* xp = x) fixed (float* yp = y) fixed (Int8Block* xq = activations)
+        var widened = words ? ScratchWords(tokens * inDim) : [];
+        fixed (float* xp = x) fixed (float* yp = y) fixed (Int8Block* xq = activations) fixed (short* xw = widened)
         {
             var job = new Job
             {
-                X = xp, Xq = xq, Weight = weight, RowBytes = GgmlTypeInfo.ByteSize(type, inDim), Type = type, Y = yp,
+                X = xp, Xq = xq, Xw = xw, Weight = weight, RowBytes = GgmlTypeInfo.ByteSize(type, inDim), Type = type, Y = yp,
                 Tokens = tokens, InDim = inDim, OutDim = outDim, Width = width, Panel = tokens > 1 ? PanelRows(type, width) : 1,
             };
             SplitWork(ref job, pool.Threads);
+            // The calling thread's scratch reaches its size here, whichever chunks it ends up running.
+            ScratchRow(ScratchFloats(ref job));
             // Quantizing many tokens' activations is worth a dispatch of its own (it would otherwise be serial).
             job.QuantizeChunks = job.RowChunks * job.TokenChunks > 1 ? Math.Min(tokens, pool.Threads) : 1;
             if (int8) pool.Run(&QuantizeChunk, &job, job.QuantizeChunks);
@@ -60,6 +65,7 @@ public static unsafe class MatrixProduct
         int first = (int)((long)job->Tokens * chunk / job->QuantizeChunks), end = (int)((long)job->Tokens * (chunk + 1) / job->QuantizeChunks);
         int blocks = job->InDim / Int8Block.Elements;
         Int8Block.Quantize(job->X + (long)first * job->InDim, job->Xq + (long)first * blocks, (end - first) * blocks, job->Width);
+        if (job->Xw != null) Int8Block.Widen(job->Xq + (long)first * blocks, job->Xw + (long)first * job->InDim, (end - first) * blocks);
     }
 
     /// <summary>
@@ -111,6 +117,7 @@ public static unsafe class MatrixProduct
     {
         public float* X, Y;
         public Int8Block* Xq;
+        public short* Xw;
         public byte* Weight;
         public long RowBytes;
         public GgmlType Type;
@@ -137,7 +144,7 @@ public static unsafe class MatrixProduct
         var type = job.Type;
         int inDim = job.InDim, blocks = inDim / Int8Block.Elements;
         bool decode = Decodes(type, 1, job.Width);
-        float[] scratch = decode ? ScratchRow(inDim) : [];
+        float[] scratch = ScratchRow(ScratchFloats(ref job));
         fixed (float* decoded = scratch)
             for (int o = first; o < end; o++)
             {
@@ -177,8 +184,7 @@ public static unsafe class MatrixProduct
             return;
         }
         bool integer = Int8Gemm.Supports(job.Type, job.Width);
-        int scratchFloats = integer ? (Int8Gemm.PanelBytes(job.Panel, blocks) + 3) / 4 : job.Panel * inDim;
-        fixed (float* panel = ScratchRow(scratchFloats))
+        fixed (float* panel = ScratchRow(ScratchFloats(ref job)))
             for (int o = first; o < end; o += job.Panel)
             {
                 int rows = Math.Min(job.Panel, end - o);
@@ -186,13 +192,24 @@ public static unsafe class MatrixProduct
                 if (integer)
                 {
                     Int8Gemm.Pack(job.Type, weight, job.RowBytes, rows, job.Panel, blocks, (byte*)panel);
-                    Int8Gemm.Product(job.Type, (byte*)panel, rows, blocks, job.Xq + (long)firstToken * blocks, tokens, y + o, job.OutDim, job.Width);
+                    Int8Gemm.Product(job.Type, (byte*)panel, rows, blocks, job.Xq + (long)firstToken * blocks, job.Xw + (long)firstToken * inDim,
+                        tokens, y + o, job.OutDim, job.Width);
                     continue;
                 }
                 for (int r = 0; r < rows; r++) Quants.DequantizeRow(job.Type, weight + r * job.RowBytes, panel + r * inDim, inDim, job.Width);
                 FloatGemm.Product(panel, rows, x, tokens, inDim, y + o, job.OutDim, job.Width);
             }
     }
+
+    /// <summary>
+    /// Per-thread scratch a chunk takes, in floats: one decoded row for one token (Q2_K, Q3_K), a panel of
+    /// repacked integer rows or of decoded float rows for several, none for F32 and the direct kernels.
+    /// </summary>
+    static int ScratchFloats(ref Job job) =>
+        job.Tokens == 1 ? (Decodes(job.Type, 1, job.Width) ? job.InDim : 0)
+        : job.Type == GgmlType.F32 ? 0
+        : Int8Gemm.Supports(job.Type, job.Width) ? (Int8Gemm.PanelBytes(job.Type, job.Panel, job.InDim / Int8Block.Elements) + 3) / 4
+        : job.Panel * job.InDim;
 
     /// <summary>Rows per panel: whole tiles of the kernel that serves the type.</summary>
     static int PanelRows(GgmlType type, SimdWidth width) =>
@@ -213,9 +230,17 @@ public static unsafe class MatrixProduct
 
     static float[] ScratchRow(int length)
     {
+        if (length == 0) return [];
         var row = scratchRow;
         if (row == null || row.Length < length) scratchRow = row = new float[length];
         return row;
+    }
+
+    static short[] ScratchWords(int length)
+    {
+        var buffer = scratchWords;
+        if (buffer == null || buffer.Length < length) scratchWords = buffer = new short[length];
+        return buffer;
     }
 
     static Int8Block[] ScratchActivations(int blocks)
