@@ -5,12 +5,15 @@ namespace Agora.Tensors.Kernels;
 
 /// <summary>
 /// y = x·Wᵀ for activations x [tokens, in] and a weight W [out, in] stored row-major in any ggml type that
-/// <see cref="Quants.CanDequantize"/> accepts, read in place (from a memory map: never copied). F32 rows are dotted
-/// directly. For one token (generation), F16/BF16 rows are widened in registers (<see cref="HalfDot"/>) and for
-/// Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K the activations are quantized once to int8 blocks
-/// (<see cref="Int8Block"/>) and dotted in integer SIMD (<see cref="QuantizedDot"/>). For several tokens, Q8_0
-/// and Q4_0 stay integer while every other type (Q2_K and Q3_K always) is decoded a row at a time into a
-/// per-thread scratch row, which then serves every token (see <see cref="Decodes"/>). Output rows are split into contiguous chunks run on the shared <see cref="WorkerPool"/>;
+/// <see cref="Quants.CanDequantize"/> accepts, read in place (from a memory map: never copied).
+/// One token (generation): each row is dotted with the activations — F32 directly, F16/BF16 widened in registers
+/// (<see cref="HalfDot"/>), Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K in integer SIMD against activations
+/// quantized once to int8 blocks (<see cref="Int8Block"/>, <see cref="QuantizedDot"/>), Q2_K and Q3_K decoded first.
+/// Several tokens (prompt processing): register-tiled matrix-matrix kernels that load each weight once for many
+/// tokens — <see cref="Int8Gemm"/> for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q5_K (a panel of rows repacked, then
+/// integer multiplies against the int8 activations), <see cref="FloatGemm"/> for F32 rows and for the other types'
+/// rows decoded a panel at a time (see <see cref="Decodes"/>).
+/// Work is split by rows (and by tokens when rows are few) into chunks run on the shared <see cref="WorkerPool"/>;
 /// each output is computed by one thread in a fixed order, so results do not depend on the thread count. A call
 /// allocates nothing (scratch buffers are per thread and grow only when a larger shape first appears).
 /// </summary>
@@ -19,7 +22,7 @@ public static unsafe class MatrixProduct
     // Below this many multiply-adds, handing work to other threads costs more than it saves.
     const long ParallelThreshold = 1 << 16;
 
-    [ThreadStatic] static float[]? scratchRow;
+    [ThreadStatic] static float[]? scratch;
     [ThreadStatic] static Int8Block[]? scratchActivations;
     [ThreadStatic] static short[]? scratchWords;
 
@@ -51,7 +54,7 @@ public static unsafe class MatrixProduct
             };
             SplitWork(ref job, pool.Threads);
             // The calling thread's scratch reaches its size here, whichever chunks it ends up running.
-            ScratchRow(ScratchFloats(ref job));
+            Scratch(ScratchFloats(ref job));
             // Quantizing many tokens' activations is worth a dispatch of its own (it would otherwise be serial).
             job.QuantizeChunks = job.RowChunks * job.TokenChunks > 1 ? Math.Min(tokens, pool.Threads) : 1;
             if (int8) pool.Run(&QuantizeChunk, &job, job.QuantizeChunks);
@@ -144,8 +147,7 @@ public static unsafe class MatrixProduct
         var type = job.Type;
         int inDim = job.InDim, blocks = inDim / Int8Block.Elements;
         bool decode = Decodes(type, 1, job.Width);
-        float[] scratch = ScratchRow(ScratchFloats(ref job));
-        fixed (float* decoded = scratch)
+        fixed (float* decoded = Scratch(ScratchFloats(ref job)))
             for (int o = first; o < end; o++)
             {
                 byte* row = job.Weight + o * job.RowBytes;
@@ -184,7 +186,7 @@ public static unsafe class MatrixProduct
             return;
         }
         bool integer = Int8Gemm.Supports(job.Type, job.Width);
-        fixed (float* panel = ScratchRow(ScratchFloats(ref job)))
+        fixed (float* panel = Scratch(ScratchFloats(ref job)))
             for (int o = first; o < end; o += job.Panel)
             {
                 int rows = Math.Min(job.Panel, end - o);
@@ -228,12 +230,12 @@ public static unsafe class MatrixProduct
     internal static bool Int8Activated(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1
         or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
-    static float[] ScratchRow(int length)
+    static float[] Scratch(int length)
     {
         if (length == 0) return [];
-        var row = scratchRow;
-        if (row == null || row.Length < length) scratchRow = row = new float[length];
-        return row;
+        var buffer = scratch;
+        if (buffer == null || buffer.Length < length) scratch = buffer = new float[length];
+        return buffer;
     }
 
     static short[] ScratchWords(int length)
