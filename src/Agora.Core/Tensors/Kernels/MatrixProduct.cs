@@ -6,7 +6,8 @@ namespace Agora.Tensors.Kernels;
 /// <summary>
 /// y = x·Wᵀ for activations x [tokens, in] and a weight W [out, in] stored row-major in any ggml type that
 /// <see cref="Quants.CanDequantize"/> accepts, read in place (from a memory map: never copied).
-/// One token (generation): each row is dotted with the activations — F32 directly, F16/BF16 widened in registers
+/// One token (generation): each row is dotted with the activations — F32 by <see cref="FloatGemm"/> (so an F32
+/// output is the same for a token alone or in a batch), F16/BF16 widened in registers
 /// (<see cref="HalfDot"/>), Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K in integer SIMD against activations
 /// quantized once to int8 blocks (<see cref="Int8Block"/>, <see cref="QuantizedDot"/>), Q2_K and Q3_K decoded first.
 /// Several tokens (prompt processing): register-tiled matrix-matrix kernels that load each weight once for many
@@ -141,10 +142,19 @@ public static unsafe class MatrixProduct
         else Tiles(ref *job, first, end, firstToken, endToken);
     }
 
-    /// <summary>One token (generation): each row dotted with the activations by the direct kernels.</summary>
+    /// <summary>
+    /// One token (generation): each row dotted with the activations by the direct kernels — F32 rows by the tiled
+    /// float kernel, eight rows at a time, which also keeps an F32 output the same whether its token came alone or
+    /// in a batch.
+    /// </summary>
     static void Rows(ref Job job, int first, int end)
     {
         var type = job.Type;
+        if (type == GgmlType.F32)
+        {
+            FloatGemm.Product((float*)(job.Weight + first * job.RowBytes), end - first, job.X, 1, job.InDim, job.Y + first, job.OutDim, job.Width);
+            return;
+        }
         int inDim = job.InDim, blocks = inDim / Int8Block.Elements;
         bool decode = Decodes(type, 1, job.Width);
         fixed (float* decoded = Scratch(ScratchFloats(ref job)))
@@ -155,7 +165,6 @@ public static unsafe class MatrixProduct
                 job.Y[o] = type switch
                 {
                     _ when decode => VectorDot.Dot(decoded, job.X, inDim, job.Width),
-                    GgmlType.F32 => VectorDot.Dot((float*)row, job.X, inDim, job.Width),
                     GgmlType.Q8_0 => Int8Block.DotQ8_0((Q8_0Block*)row, job.Xq, blocks, job.Width),
                     GgmlType.Q4_0 => Int8Block.DotQ4_0((Q4_0Block*)row, job.Xq, blocks, job.Width),
                     GgmlType.Q4_1 => QuantizedDot.DotQ4_1((Q4_1Block*)row, job.Xq, blocks, job.Width),
