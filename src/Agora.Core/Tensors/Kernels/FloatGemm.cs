@@ -160,9 +160,8 @@ internal static unsafe class FloatGemm
     {
         public static int Count => Vector128<float>.Count;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(float* p) => Vector128.Load(p);
-        // Without FMA hardware (AVX2 switched off) the fused form would fall back to software; this is mul + add there.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector128<float> MultiplyAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.MultiplyAddEstimate(a, b, c);
+        public static Vector128<float> MultiplyAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.FusedMultiplyAdd(a, b, c);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector128<float> v) => Vector128.Sum(v);
     }
 
