@@ -387,6 +387,50 @@ public class MatrixProductTests
         Assert.Equal(0, scalar[2].D);
     }
 
+    /// <summary>
+    /// Every output takes the same operations whatever tile it falls in — what makes results independent of the
+    /// thread count and of how rows and tokens are chunked: the product over rows 3.. and tokens 2.. (so every tile
+    /// boundary moves) gives bit for bit the outputs the whole product gave. An F32 token alone gives what it gave in
+    /// the batch.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.F32)]
+    [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q5_0)]
+    [InlineData(GgmlType.Q6_K)]
+    public unsafe void OutputsDoNotDependOnTheirTile(GgmlType type)
+    {
+        int inDim = GgmlTypeInfo.BlockSize(type) == 256 ? 512 : 224 + 32 * 3, outDim = 37, tokens = 9, skipRows = 3, skipTokens = 2;
+        var x = TestData.Normal(tokens * inDim, seed: 61);
+        var weight = new byte[GgmlTypeInfo.ByteSize(type, outDim * inDim)];
+        Quants.Quantize(type, TestData.Normal(outDim * inDim, seed: 62, scale: 0.1), weight);
+        long rowBytes = GgmlTypeInfo.ByteSize(type, inDim);
+        int rows = outDim - skipRows, part = tokens - skipTokens;
+        foreach (var width in Simd.Supported)
+        {
+            var whole = new float[tokens * outDim];
+            var shifted = new float[part * rows];
+            fixed (byte* p = weight)
+            {
+                MatrixProduct.MatMul(x, p, weight.Length, type, whole, tokens, inDim, outDim, width, Pools[0]);
+                MatrixProduct.MatMul(x.AsSpan(skipTokens * inDim), p + skipRows * rowBytes, rows * rowBytes, type, shifted, part, inDim, rows, width, Pools[0]);
+            }
+            for (int t = 0; t < part; t++)
+                for (int o = 0; o < rows; o++)
+                    Assert.Equal(whole[(t + skipTokens) * outDim + o + skipRows], shifted[t * rows + o]);
+            if (type != GgmlType.F32) continue;
+            var alone = new float[outDim];
+            fixed (byte* p = weight)
+                for (int t = 0; t < tokens; t++)
+                {
+                    MatrixProduct.MatMul(x.AsSpan(t * inDim, inDim), p, weight.Length, type, alone, 1, inDim, outDim, width, Pools[0]);
+                    Assert.Equal(whole.AsSpan(t * outDim, outDim).ToArray(), alone);
+                }
+        }
+    }
+
     /// <summary>Few rows and many tokens: the tokens are split among threads too, and nothing changes.</summary>
     [Theory]
     [InlineData(GgmlType.F32)]

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Agora.Tensors.Kernels;
 
@@ -7,9 +8,11 @@ namespace Agora.Tensors.Kernels;
 /// Register-tiled float products, in the manner of llamafile's tinyBLAS: y[t, o] = w[o]·x[t] for a panel of weight
 /// rows against a run of activation rows, both stored along the shared dimension n. A tile of R rows × C tokens
 /// keeps R·C vector accumulators, so every weight vector loaded serves C tokens and every activation vector R rows,
-/// and lanes are summed once per output, at the tile's end. Each output takes the same operations whatever tile it
-/// falls in (lane-wise multiply-adds over k, one fixed reduction, a scalar tail), so results do not depend on how
-/// rows and tokens are split among threads. Tiles fit the register file: 8×3 of 32 AVX-512 registers, 4×3 of 16.
+/// and lanes are summed once per output, at the tile's end, a token's R accumulators reduced together by shuffles
+/// (a horizontal sum each had cost a fifth of the time at n = 576). Each output takes the same operations whatever
+/// tile it falls in (lane-wise multiply-adds over k, one fixed reduction tree, a scalar tail), so results depend
+/// neither on how rows and tokens are split among threads nor on how many tokens came together. Tiles fit the
+/// register file: 8×3 of 32 AVX-512 registers, 4×3 of 16.
 /// </summary>
 internal static unsafe class FloatGemm
 {
@@ -107,15 +110,9 @@ internal static unsafe class FloatGemm
                 c70 = TL.MultiplyAdd(v, a0, c70); if (C > 1) c71 = TL.MultiplyAdd(v, a1, c71); if (C > 2) c72 = TL.MultiplyAdd(v, a2, c72);
             }
         }
-        float* y0 = y, y1 = y + yStride, y2 = y1 + yStride;
-        y0[0] = TL.Sum(c00); if (C > 1) y1[0] = TL.Sum(c01); if (C > 2) y2[0] = TL.Sum(c02);
-        if (R > 1) { y0[1] = TL.Sum(c10); if (C > 1) y1[1] = TL.Sum(c11); if (C > 2) y2[1] = TL.Sum(c12); }
-        if (R > 2) { y0[2] = TL.Sum(c20); if (C > 1) y1[2] = TL.Sum(c21); if (C > 2) y2[2] = TL.Sum(c22); }
-        if (R > 3) { y0[3] = TL.Sum(c30); if (C > 1) y1[3] = TL.Sum(c31); if (C > 2) y2[3] = TL.Sum(c32); }
-        if (R > 4) { y0[4] = TL.Sum(c40); if (C > 1) y1[4] = TL.Sum(c41); if (C > 2) y2[4] = TL.Sum(c42); }
-        if (R > 5) { y0[5] = TL.Sum(c50); if (C > 1) y1[5] = TL.Sum(c51); if (C > 2) y2[5] = TL.Sum(c52); }
-        if (R > 6) { y0[6] = TL.Sum(c60); if (C > 1) y1[6] = TL.Sum(c61); if (C > 2) y2[6] = TL.Sum(c62); }
-        if (R > 7) { y0[7] = TL.Sum(c70); if (C > 1) y1[7] = TL.Sum(c71); if (C > 2) y2[7] = TL.Sum(c72); }
+        TL.Sums(y, R, c00, c10, c20, c30, c40, c50, c60, c70);
+        if (C > 1) TL.Sums(y + yStride, R, c01, c11, c21, c31, c41, c51, c61, c71);
+        if (C > 2) TL.Sums(y + 2 * yStride, R, c02, c12, c22, c32, c42, c52, c62, c72);
         if (k < n)
             for (int j = 0; j < C; j++)
                 for (int i = 0; i < R; i++) y[j * yStride + i] += Tail(w + i * n, x + j * n, k, n);
@@ -135,7 +132,14 @@ internal static unsafe class FloatGemm
         static abstract int Count { get; }
         static abstract TV Load(float* p);
         static abstract TV MultiplyAdd(TV a, TV b, TV c);
-        static abstract float Sum(TV v);
+
+        /// <summary>
+        /// y[i] = the sum of the lanes of accumulator i, for i &lt; count (at most eight; four below 512 bits). The
+        /// accumulators are reduced together — halves of pairs swapped and added, then quarters, and so on — which
+        /// costs a few shuffles per accumulator instead of a full horizontal sum each. Every accumulator's lanes go
+        /// through the same tree whatever the count, so a result does not depend on its tile.
+        /// </summary>
+        static abstract void Sums(float* y, int count, TV c0, TV c1, TV c2, TV c3, TV c4, TV c5, TV c6, TV c7);
     }
 
     struct Lanes512 : ILanes<Vector512<float>>
@@ -144,7 +148,27 @@ internal static unsafe class FloatGemm
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(float* p) => Vector512.Load(p);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> v) => Vector512.Sum(v);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sums(float* y, int count, Vector512<float> c0, Vector512<float> c1, Vector512<float> c2, Vector512<float> c3,
+            Vector512<float> c4, Vector512<float> c5, Vector512<float> c6, Vector512<float> c7)
+        {
+            // 128-bit quarters: pairs of accumulators to halves, then to quarters, each now holding four partial sums.
+            Vector512<float> c01 = Halves(c0, c1), c23 = Halves(c2, c3), c45 = Halves(c4, c5), c67 = Halves(c6, c7);
+            var c0123 = Avx512F.Shuffle4x128(c01, c23, 0x88) + Avx512F.Shuffle4x128(c01, c23, 0xDD);
+            var c4567 = Avx512F.Shuffle4x128(c45, c67, 0x88) + Avx512F.Shuffle4x128(c45, c67, 0xDD);
+            // Within each quarter k: accumulator k and k + 4, two partial sums each, then one.
+            var pairs = Avx512F.Shuffle(c0123, c4567, 0x88) + Avx512F.Shuffle(c0123, c4567, 0xDD);
+            var sums = pairs + Avx512F.Permute4x32(pairs, 0xB1);
+            var ordered = Avx512F.PermuteVar16x32(sums, Vector512.Create(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0)).GetLower();
+            if (count == 8) ordered.Store(y);
+            else for (int i = 0; i < count; i++) y[i] = ordered.GetElement(i);
+        }
+
+        /// <summary>[a's quarters 0+2, 1+3, b's quarters 0+2, 1+3].</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<float> Halves(Vector512<float> a, Vector512<float> b) =>
+            Avx512F.Shuffle4x128(a, b, 0x44) + Avx512F.Shuffle4x128(a, b, 0xEE);
     }
 
     struct Lanes256 : ILanes<Vector256<float>>
@@ -153,7 +177,20 @@ internal static unsafe class FloatGemm
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* p) => Vector256.Load(p);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> v) => Vector256.Sum(v);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sums(float* y, int count, Vector256<float> c0, Vector256<float> c1, Vector256<float> c2, Vector256<float> c3,
+            Vector256<float> c4, Vector256<float> c5, Vector256<float> c6, Vector256<float> c7)
+        {
+            // Halves: [c0, c1] and [c2, c3] four lanes each; within each half accumulator k and k + 2, then one sum.
+            var c01 = Avx.Permute2x128(c0, c1, 0x20) + Avx.Permute2x128(c0, c1, 0x31);
+            var c23 = Avx.Permute2x128(c2, c3, 0x20) + Avx.Permute2x128(c2, c3, 0x31);
+            var pairs = Avx.Shuffle(c01, c23, 0x88) + Avx.Shuffle(c01, c23, 0xDD);
+            var sums = pairs + Avx.Permute(pairs, 0xB1);
+            var ordered = Avx2.PermuteVar8x32(sums, Vector256.Create(0, 4, 2, 6, 0, 0, 0, 0)).GetLower();
+            if (count == 4) ordered.Store(y);
+            else for (int i = 0; i < count; i++) y[i] = ordered.GetElement(i);
+        }
     }
 
     struct Lanes128 : ILanes<Vector128<float>>
@@ -162,7 +199,22 @@ internal static unsafe class FloatGemm
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(float* p) => Vector128.Load(p);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector128<float> MultiplyAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.FusedMultiplyAdd(a, b, c);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector128<float> v) => Vector128.Sum(v);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sums(float* y, int count, Vector128<float> c0, Vector128<float> c1, Vector128<float> c2, Vector128<float> c3,
+            Vector128<float> c4, Vector128<float> c5, Vector128<float> c6, Vector128<float> c7)
+        {
+            Vector128<float> ordered;
+            if (Sse.IsSupported)
+            {
+                var c01 = Sse.Shuffle(c0, c1, 0x88) + Sse.Shuffle(c0, c1, 0xDD);
+                var c23 = Sse.Shuffle(c2, c3, 0x88) + Sse.Shuffle(c2, c3, 0xDD);
+                ordered = Sse.Shuffle(c01, c23, 0x88) + Sse.Shuffle(c01, c23, 0xDD);
+            }
+            else ordered = Vector128.Create(Vector128.Sum(c0), Vector128.Sum(c1), Vector128.Sum(c2), Vector128.Sum(c3));
+            if (count == 4) ordered.Store(y);
+            else for (int i = 0; i < count; i++) y[i] = ordered.GetElement(i);
+        }
     }
 
     struct Lanes1 : ILanes<float>
@@ -170,7 +222,19 @@ internal static unsafe class FloatGemm
         public static int Count => 1;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Load(float* p) => *p;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MultiplyAdd(float a, float b, float c) => a * b + c;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(float v) => v;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sums(float* y, int count, float c0, float c1, float c2, float c3, float c4, float c5, float c6, float c7)
+        {
+            y[0] = c0;
+            if (count > 1) y[1] = c1;
+            if (count > 2) y[2] = c2;
+            if (count > 3) y[3] = c3;
+            if (count > 4) y[4] = c4;
+            if (count > 5) y[5] = c5;
+            if (count > 6) y[6] = c6;
+            if (count > 7) y[7] = c7;
+        }
     }
 }
 
