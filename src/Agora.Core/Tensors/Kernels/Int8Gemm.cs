@@ -31,8 +31,12 @@ internal static unsafe class Int8Gemm
     /// <summary>Whether the type's q go as 16-bit words (against activations widened by <see cref="Int8Block.Widen"/>).</summary>
     public static bool Words(GgmlType type) => type == GgmlType.Q8_0;
 
-    /// <summary>Rows in a panel: two 16-row vectors with AVX-512 (32 registers), one 8-row vector with AVX2 (16).</summary>
-    public static int PanelRows(SimdWidth width) => width == SimdWidth.V512 ? 32 : 8;
+    /// <summary>
+    /// Rows in a panel: two row vectors, 16 rows each with AVX-512, 8 with AVX2. A tile is those rows × four tokens at
+    /// both widths: with AVX2's 16 registers some accumulators then live in L1, which measured faster than the
+    /// smaller tiles (8 × 3, 16 × 2) that fit.
+    /// </summary>
+    public static int PanelRows(SimdWidth width) => width == SimdWidth.V512 ? 32 : 16;
 
     /// <summary>A packed panel's size: per 32-value block, 32 bytes of q (64 as words), a float d and a float m for each row.</summary>
     public static int PanelBytes(GgmlType type, int panelRows, int blocks) => blocks * BlockBytes(Groups(type), panelRows);
@@ -162,9 +166,9 @@ internal static unsafe class Int8Gemm
         else
             switch (type)
             {
-                case GgmlType.Q8_0: Tokens<Bytes256, Vector256<byte>, One, Three, Words16>(tile, tokens); break;
-                case GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q5_K: Tokens<Bytes256, Vector256<byte>, One, Three, Bytes5>(tile, tokens); break;
-                default: Tokens<Bytes256, Vector256<byte>, One, Three, Bytes4>(tile, tokens); break;
+                case GgmlType.Q8_0: Tokens<Bytes256, Vector256<byte>, Two, Four, Words16>(tile, tokens); break;
+                case GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q5_K: Tokens<Bytes256, Vector256<byte>, Two, Four, Bytes5>(tile, tokens); break;
+                default: Tokens<Bytes256, Vector256<byte>, Two, Four, Bytes4>(tile, tokens); break;
             }
     }
 
