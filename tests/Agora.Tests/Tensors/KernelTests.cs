@@ -204,16 +204,17 @@ public class MatrixProductTests
 
     /// <summary>
     /// Every vector width and thread count against the scalar twin (float64 accumulation over the same decoded
-    /// weights). Tolerance: the worst-case float32 summation bound n·2⁻²⁴·Σ|xᵢwᵢ| — what reordering sums may cost —
-    /// plus, for the types whose activations are quantized to int8 blocks, the activation rounding: at most half a
-    /// step, max|x_block| / 254, per element, times Σ|wᵢ| over the block.
+    /// weights), for one token (the direct kernels) and several (the tiled kernels: <see cref="FloatGemm"/> over
+    /// F32 and decoded panels, <see cref="Int8Gemm"/> for the integer types), token counts around the tile sizes
+    /// and 37 rows, a multiple of no tile. Tolerance: the worst-case float32 summation bound n·2⁻²⁴·Σ|xᵢwᵢ| — what
+    /// reordering sums may cost — plus, for the types whose activations are quantized to int8 blocks, the
+    /// activation rounding: at most half a step, max|x_block| / 254, per element, times Σ|wᵢ| over the block.
     /// </summary>
     [Theory]
     [MemberData(nameof(Types))]
     public void EveryPathMatchesReference(GgmlType type)
     {
-        CheckEveryPath(type, tokens: 1); // matrix-vector: the direct kernels
-        CheckEveryPath(type, tokens: 3); // matrix-matrix: rows decoded once, except Q8_0 and Q4_0
+        foreach (int tokens in new[] { 1, 2, 3, 5, 8, 17, 64 }) CheckEveryPath(type, tokens);
     }
 
     static unsafe void CheckEveryPath(GgmlType type, int tokens)
@@ -228,11 +229,11 @@ public class MatrixProductTests
         Quants.Dequantize(type, weight, decoded);
         var expected = new float[tokens * outDim];
         MatrixProduct.Reference(x, weight, type, expected, tokens, inDim, outDim);
-        bool int8 = MatrixProduct.Int8Activated(type) && !MatrixProduct.Decodes(type, tokens);
         var results = new List<float[]>();
         foreach (var width in Simd.Supported)
             foreach (var pool in Pools)
             {
+                bool int8 = MatrixProduct.Int8Activated(type) && !MatrixProduct.Decodes(type, tokens, width);
                 var y = new float[tokens * outDim];
                 fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, y, tokens, inDim, outDim, width, pool);
                 results.Add(y);
@@ -253,7 +254,7 @@ public class MatrixProductTests
                         }
                         double tolerance = inDim * Math.Pow(2, -24) * magnitude + (int8 ? rounding : 0) + 1e-12;
                         Assert.True(Math.Abs(y[t * outDim + o] - expected[t * outDim + o]) <= tolerance,
-                            $"{type} {width} threads {pool.Threads}: y[{t},{o}] = {y[t * outDim + o]}, expected {expected[t * outDim + o]}");
+                            $"{type} {width} tokens {tokens} threads {pool.Threads}: y[{t},{o}] = {y[t * outDim + o]}, expected {expected[t * outDim + o]}");
                     }
             }
         // Thread counts never change a result: each output is one thread's fixed sequence of operations.
@@ -285,8 +286,169 @@ public class MatrixProductTests
         {
             var y = new float[tokens * outDim];
             fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, y, tokens, inDim, outDim, width, Pools[1]);
-            for (int i = 0; i < y.Length; i++)
-                Assert.True(Math.Abs(y[i] - scalar[i]) <= 1e-5 * (1 + Math.Abs(scalar[i])), $"{type} {width}: {y[i]} vs {scalar[i]}");
+            AssertClose(scalar, y, $"{type} {width}");
+        }
+    }
+
+    /// <summary>
+    /// The tiled integer kernel (<see cref="Int8Gemm"/>) against its scalar twin — the scalar direct kernel run one
+    /// token at a time on the same int8 activations: the integer sums are exact in both, so only the float
+    /// summation order differs. Odd shapes: 37 rows (no whole panel), token counts around the tile widths.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q4_1)]
+    [InlineData(GgmlType.Q5_0)]
+    [InlineData(GgmlType.Q5_1)]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q5_K)]
+    public void TiledIntegerKernelMatchesScalarTwin(GgmlType type)
+    {
+        int inDim = GgmlTypeInfo.BlockSize(type) == 256 ? 768 : 224, outDim = 37;
+        var w = TestData.Normal(outDim * inDim, seed: 31, scale: 0.1);
+        var weight = new byte[GgmlTypeInfo.ByteSize(type, w.Length)];
+        Quants.Quantize(type, w, weight);
+        foreach (int tokens in new[] { 2, 3, 5, 8, 17, 64 })
+            CheckIntegerTiles(type, weight, TestData.Normal(tokens * inDim, seed: 32 + tokens), tokens, inDim, outDim);
+    }
+
+    /// <summary>
+    /// The partial sums of the tiled integer kernel hold at the extremes: every q at its largest (15 for 4-bit
+    /// types, 31 for 5-bit, −127 for Q8_0) against activations that all quantize to +127 or all to −127.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q4_1)]
+    [InlineData(GgmlType.Q5_0)]
+    [InlineData(GgmlType.Q5_1)]
+    public void TiledIntegerKernelHoldsAtExtremes(GgmlType type)
+    {
+        int inDim = 256, outDim = 40, tokens = 6, blockBytes = (int)GgmlTypeInfo.ByteSize(type, 32);
+        var weight = new byte[GgmlTypeInfo.ByteSize(type, outDim * inDim)];
+        for (int b = 0; b < weight.Length / blockBytes; b++)
+        {
+            var block = weight.AsSpan(b * blockBytes, blockBytes);
+            block.Fill(type == GgmlType.Q8_0 ? (byte)0x81 : (byte)0xFF); // every q and fifth bit at its largest (Q8_0: −127) …
+            BitConverter.TryWriteBytes(block, (Half)0.01f); // … under a small positive d (and for Q4_1/Q5_1 m = d)
+            if (type is GgmlType.Q4_1 or GgmlType.Q5_1) BitConverter.TryWriteBytes(block[2..], (Half)0.01f);
+        }
+        var x = new float[tokens * inDim];
+        for (int t = 0; t < tokens; t++) x.AsSpan(t * inDim, inDim).Fill(t % 2 == 0 ? 1 : -1);
+        CheckIntegerTiles(type, weight, x, tokens, inDim, outDim);
+    }
+
+    static unsafe void CheckIntegerTiles(GgmlType type, byte[] weight, float[] x, int tokens, int inDim, int outDim)
+    {
+        var scalar = new float[tokens * outDim];
+        var row = new float[outDim];
+        fixed (byte* p = weight)
+            for (int t = 0; t < tokens; t++)
+            {
+                MatrixProduct.MatMul(x.AsSpan(t * inDim, inDim), p, weight.Length, type, row, 1, inDim, outDim, SimdWidth.Scalar, Pools[0]);
+                row.CopyTo(scalar, t * outDim);
+            }
+        foreach (var width in Simd.Supported.Where(w => Int8Gemm.Supports(type, w)))
+            foreach (var pool in Pools)
+            {
+                var y = new float[tokens * outDim];
+                fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, y, tokens, inDim, outDim, width, pool);
+                AssertClose(scalar, y, $"{type} {width} tokens {tokens} threads {pool.Threads}");
+            }
+    }
+
+    static void AssertClose(float[] expected, float[] actual, string what)
+    {
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"{what}: [{i}] {actual[i]} vs {expected[i]}");
+    }
+
+    /// <summary>Activation blocks are the same bytes, scale and sum at every width (both round half to even).</summary>
+    [Fact]
+    public unsafe void ActivationQuantizationIsTheSameAtEveryWidth()
+    {
+        var x = TestData.Normal(32 * 40, seed: 41);
+        for (int i = 0; i < 32; i++) x[32 + i] = (i - 15.5f) / 15.5f * 127 / 2; // many exact halves: ties to even
+        x.AsSpan(64, 32).Clear(); // an all-zero block: scale 0
+        var scalar = new Int8Block[40];
+        fixed (float* xp = x) fixed (Int8Block* q = scalar) Int8Block.Quantize(xp, q, scalar.Length, SimdWidth.Scalar);
+        foreach (var width in Simd.Supported)
+        {
+            var blocks = new Int8Block[40];
+            fixed (float* xp = x) fixed (Int8Block* q = blocks) Int8Block.Quantize(xp, q, blocks.Length, width);
+            for (int b = 0; b < blocks.Length; b++)
+            {
+                Assert.Equal(scalar[b].D, blocks[b].D);
+                Assert.Equal(scalar[b].Sum, blocks[b].Sum);
+                for (int j = 0; j < Int8Block.Elements; j++) Assert.Equal(scalar[b].Qs[j], blocks[b].Qs[j]);
+            }
+        }
+        Assert.Equal(0, scalar[2].D);
+    }
+
+    /// <summary>
+    /// Every output takes the same operations whatever tile it falls in — what makes results independent of the
+    /// thread count and of how rows and tokens are chunked: the product over rows 3.. and tokens 2.. (so every tile
+    /// boundary moves) gives bit for bit the outputs the whole product gave. An F32 token alone gives what it gave in
+    /// the batch.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.F32)]
+    [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q5_0)]
+    [InlineData(GgmlType.Q6_K)]
+    public unsafe void OutputsDoNotDependOnTheirTile(GgmlType type)
+    {
+        int inDim = GgmlTypeInfo.BlockSize(type) == 256 ? 512 : 224 + 32 * 3, outDim = 37, tokens = 9, skipRows = 3, skipTokens = 2;
+        var x = TestData.Normal(tokens * inDim, seed: 61);
+        var weight = new byte[GgmlTypeInfo.ByteSize(type, outDim * inDim)];
+        Quants.Quantize(type, TestData.Normal(outDim * inDim, seed: 62, scale: 0.1), weight);
+        long rowBytes = GgmlTypeInfo.ByteSize(type, inDim);
+        int rows = outDim - skipRows, part = tokens - skipTokens;
+        foreach (var width in Simd.Supported)
+        {
+            var whole = new float[tokens * outDim];
+            var shifted = new float[part * rows];
+            fixed (byte* p = weight)
+            {
+                MatrixProduct.MatMul(x, p, weight.Length, type, whole, tokens, inDim, outDim, width, Pools[0]);
+                MatrixProduct.MatMul(x.AsSpan(skipTokens * inDim), p + skipRows * rowBytes, rows * rowBytes, type, shifted, part, inDim, rows, width, Pools[0]);
+            }
+            for (int t = 0; t < part; t++)
+                for (int o = 0; o < rows; o++)
+                    Assert.Equal(whole[(t + skipTokens) * outDim + o + skipRows], shifted[t * rows + o]);
+            if (type != GgmlType.F32) continue;
+            var alone = new float[outDim];
+            fixed (byte* p = weight)
+                for (int t = 0; t < tokens; t++)
+                {
+                    MatrixProduct.MatMul(x.AsSpan(t * inDim, inDim), p, weight.Length, type, alone, 1, inDim, outDim, width, Pools[0]);
+                    Assert.Equal(whole.AsSpan(t * outDim, outDim).ToArray(), alone);
+                }
+        }
+    }
+
+    /// <summary>Few rows and many tokens: the tokens are split among threads too, and nothing changes.</summary>
+    [Theory]
+    [InlineData(GgmlType.F32)]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q6_K)]
+    public unsafe void FewRowsSplitTokensAmongThreads(GgmlType type)
+    {
+        int inDim = 512, outDim = 5, tokens = 40;
+        var x = TestData.Normal(tokens * inDim, seed: 51);
+        var weight = new byte[GgmlTypeInfo.ByteSize(type, outDim * inDim)];
+        Quants.Quantize(type, TestData.Normal(outDim * inDim, seed: 52, scale: 0.1), weight);
+        var single = new float[tokens * outDim];
+        fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, single, tokens, inDim, outDim, Simd.Best, Pools[0]);
+        foreach (var pool in Pools)
+        {
+            var y = new float[tokens * outDim];
+            fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, y, tokens, inDim, outDim, Simd.Best, pool);
+            Assert.Equal(single, y);
         }
     }
 
@@ -365,13 +527,15 @@ public class MatrixProductTests
         }
     }
 
-    [Fact]
-    public void ProductsAllocateNothing()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    public void ProductsAllocateNothing(int tokens)
     {
-        int inDim = 512, outDim = 512, tokens = 1;
+        int inDim = 512, outDim = 512;
         var x = TestData.Normal(tokens * inDim, seed: 23);
         var y = new float[tokens * outDim];
-        foreach (var type in new[] { GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q6_K })
+        foreach (var type in new[] { GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q6_K })
         {
             var weight = new byte[GgmlTypeInfo.ByteSize(type, inDim * outDim)];
             Quants.Quantize(type, TestData.Normal(inDim * outDim, seed: 24), weight);

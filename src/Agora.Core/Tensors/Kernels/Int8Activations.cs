@@ -21,47 +21,63 @@ internal unsafe struct Int8Block
     public int Sum;
     public fixed sbyte Qs[Elements];
 
-    public static void Quantize(float* x, Int8Block* dst, int blocks)
+    /// <summary>Quantizes <paramref name="blocks"/> blocks; every width gives the same bytes (rounding half to even).</summary>
+    public static void Quantize(float* x, Int8Block* dst, int blocks, SimdWidth width)
     {
+        bool vector = width >= SimdWidth.V256 && Vector256.IsHardwareAccelerated;
         for (int i = 0; i < blocks; i++, x += Elements, dst++)
+            if (vector) QuantizeVector(x, dst);
+            else QuantizeScalar(x, dst);
+    }
+
+    /// <summary>The blocks' values widened to 16 bits, 32 to a block (for <see cref="Int8Gemm"/>'s word kernels).</summary>
+    public static void Widen(Int8Block* src, short* dst, int blocks)
+    {
+        for (int i = 0; i < blocks; i++, src++, dst += Elements)
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var (low, high) = Vector256.Widen(Vector256.Load(src->Qs));
+                low.Store(dst);
+                high.Store(dst + 16);
+            }
+            else
+                for (int j = 0; j < Elements; j++) dst[j] = src->Qs[j];
+    }
+
+    static void QuantizeVector(float* x, Int8Block* dst)
+    {
+        Vector256<float> x0 = Vector256.Load(x), x1 = Vector256.Load(x + 8), x2 = Vector256.Load(x + 16), x3 = Vector256.Load(x + 24);
+        // Plain maxps: the values are magnitudes, so IEEE's care over signed zeros buys nothing here.
+        var m8 = Vector256.MaxNative(Vector256.MaxNative(Vector256.Abs(x0), Vector256.Abs(x1)), Vector256.MaxNative(Vector256.Abs(x2), Vector256.Abs(x3)));
+        var m4 = Vector128.MaxNative(m8.GetLower(), m8.GetUpper());
+        m4 = Vector128.MaxNative(m4, Vector128.Shuffle(m4, Vector128.Create(2, 3, 0, 1)));
+        float amax = Vector128.MaxNative(m4, Vector128.Shuffle(m4, Vector128.Create(1, 0, 3, 2))).ToScalar();
+        float d = amax / 127, id = d != 0 ? 1 / d : 0;
+        // |x·id| ≤ 127 after rounding, so the plain conversion and the narrowing to bytes are exact.
+        var scale = Vector256.Create(id);
+        var q0 = Vector256.ConvertToInt32Native(Vector256.Round(x0 * scale));
+        var q1 = Vector256.ConvertToInt32Native(Vector256.Round(x1 * scale));
+        var q2 = Vector256.ConvertToInt32Native(Vector256.Round(x2 * scale));
+        var q3 = Vector256.ConvertToInt32Native(Vector256.Round(x3 * scale));
+        Vector256.Narrow(Vector256.Narrow(q0, q1), Vector256.Narrow(q2, q3)).Store(dst->Qs);
+        dst->D = d;
+        dst->Sum = Vector256.Sum(q0 + q1 + q2 + q3);
+    }
+
+    static void QuantizeScalar(float* x, Int8Block* dst)
+    {
+        float amax = 0;
+        for (int j = 0; j < Elements; j++) amax = Math.Max(amax, MathF.Abs(x[j]));
+        float d = amax / 127, id = d != 0 ? 1 / d : 0;
+        int sum = 0;
+        for (int j = 0; j < Elements; j++)
         {
-            float amax;
-            if (Vector256.IsHardwareAccelerated)
-            {
-                var m = Vector256.Abs(Vector256.Load(x));
-                m = Vector256.Max(m, Vector256.Abs(Vector256.Load(x + 8)));
-                m = Vector256.Max(m, Vector256.Abs(Vector256.Load(x + 16)));
-                m = Vector256.Max(m, Vector256.Abs(Vector256.Load(x + 24)));
-                amax = Math.Max(Math.Max(Math.Max(m[0], m[1]), Math.Max(m[2], m[3])), Math.Max(Math.Max(m[4], m[5]), Math.Max(m[6], m[7])));
-            }
-            else
-            {
-                amax = 0;
-                for (int j = 0; j < Elements; j++) amax = Math.Max(amax, MathF.Abs(x[j]));
-            }
-            float d = amax / 127, id = d != 0 ? 1 / d : 0;
-            int sum = 0;
-            if (Vector256.IsHardwareAccelerated)
-            {
-                // Round to nearest even, as MathF.Round; |q| ≤ 127, so narrowing keeps every value.
-                var scale = Vector256.Create(id);
-                var q0 = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x) * scale));
-                var q1 = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + 8) * scale));
-                var q2 = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + 16) * scale));
-                var q3 = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + 24) * scale));
-                sum = Vector256.Sum(q0 + q1 + q2 + q3);
-                Vector256.Narrow(Vector256.Narrow(q0, q1), Vector256.Narrow(q2, q3)).Store(dst->Qs);
-            }
-            else
-                for (int j = 0; j < Elements; j++)
-                {
-                    int q = (int)MathF.Round(x[j] * id);
-                    dst->Qs[j] = (sbyte)q;
-                    sum += q;
-                }
-            dst->D = d;
-            dst->Sum = sum;
+            int q = (int)MathF.Round(x[j] * id);
+            dst->Qs[j] = (sbyte)q;
+            sum += q;
         }
+        dst->D = d;
+        dst->Sum = sum;
     }
 
     /// <summary>Σ Q8_0 row · activation blocks: exact int32 block sums, scaled and accumulated in float.</summary>

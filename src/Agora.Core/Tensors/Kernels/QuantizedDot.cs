@@ -213,7 +213,7 @@ internal static unsafe class QuantizedDot
 
     /// <summary>Byte j is 16 where bit j of <paramref name="qh"/> is set, else 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<byte> HighBits(uint qh)
+    internal static Vector256<byte> HighBits(uint qh)
     {
         // Each byte gets the qh byte holding its bit (vpshufb works within 128-bit lanes, each a copy of qh).
         var spread = Avx2.Shuffle(Vector256.Create(qh).AsByte(),
@@ -224,7 +224,7 @@ internal static unsafe class QuantizedDot
 
     /// <summary>16 in the bytes of <paramref name="bits"/> where <paramref name="mask"/>'s bit is set, else 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<byte> BitSet(Vector256<byte> bits, byte mask)
+    internal static Vector256<byte> BitSet(Vector256<byte> bits, byte mask)
     {
         var m = Vector256.Create(mask);
         return Vector256.Equals(bits & m, m) & Vector256.Create((byte)16);

@@ -3,9 +3,9 @@ using Agora.Tensors.Quantization;
 namespace Agora.Tensors.Kernels;
 
 /// <summary>
-/// One weight row dotted with one activation row, read in place in the row's own type: F32 and F16/BF16 against the
+/// One weight row dotted with one activation row, read in place in the row's own type: F16/BF16 against the
 /// float activations, the int8-activated types (<see cref="MatrixProduct.Int8Activated"/>) against their int8 blocks.
-/// Types that <see cref="MatrixProduct.Decodes"/> have no direct kernel here.
+/// Types that <see cref="MatrixProduct.Decodes"/> have no direct kernel here, nor F32 (<see cref="FloatGemm"/> serves it).
 /// </summary>
 internal static unsafe class RowDot
 {
@@ -14,7 +14,6 @@ internal static unsafe class RowDot
         int blocks = inDim / Int8Block.Elements;
         return type switch
         {
-            GgmlType.F32 => VectorDot.Dot((float*)row, x, inDim, width),
             GgmlType.Q8_0 => Int8Block.DotQ8_0((Q8_0Block*)row, xq, blocks, width),
             GgmlType.Q4_0 => Int8Block.DotQ4_0((Q4_0Block*)row, xq, blocks, width),
             GgmlType.Q4_1 => QuantizedDot.DotQ4_1((Q4_1Block*)row, xq, blocks, width),

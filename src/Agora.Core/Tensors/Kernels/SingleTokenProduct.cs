@@ -44,12 +44,12 @@ internal static unsafe class SingleTokenProduct
             job.RowBytes[s] = rowBytes;
             job.Start[s] = job.Bytes;
             job.Bytes += rowBytes * segment.Rows;
-            int8 |= MatrixProduct.Int8Activated(segment.Type) && !MatrixProduct.Decodes(segment.Type, 1);
+            int8 |= MatrixProduct.Int8Activated(segment.Type) && !MatrixProduct.Decodes(segment.Type, 1, width);
         }
         var activations = int8 ? ScratchActivations(inDim / Int8Block.Elements) : [];
         fixed (float* xp = x) fixed (Int8Block* xq = activations)
         {
-            if (int8) Int8Block.Quantize(xp, xq, inDim / Int8Block.Elements);
+            if (int8) Int8Block.Quantize(xp, xq, inDim / Int8Block.Elements, width);
             job.X = xp;
             job.Xq = xq;
             job.Chunks = job.Bytes < ParallelBytes ? 1 : pool.Threads * ChunksPerThread;
@@ -91,7 +91,13 @@ internal static unsafe class SingleTokenProduct
     static void Rows(ref Job job, ProductSegment segment, long rowBytes, int first, int end)
     {
         int inDim = job.InDim;
-        if (MatrixProduct.Decodes(segment.Type, 1))
+        if (segment.Type == GgmlType.F32)
+        {
+            // The tiled kernel, as for several tokens: an F32 output is the same for a token alone or in a batch.
+            FloatGemm.Product((float*)(segment.Weight + first * rowBytes), end - first, job.X, 1, inDim, segment.Output + first, segment.Rows, job.Width);
+            return;
+        }
+        if (MatrixProduct.Decodes(segment.Type, 1, job.Width))
         {
             var scratch = ScratchRow(inDim);
             fixed (float* decoded = scratch)
