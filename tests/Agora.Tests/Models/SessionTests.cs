@@ -151,10 +151,16 @@ public class SessionAllocationTests
         session.Evaluate(ModelReference.Load(model).Prompts[0].Ids, logits);
         // Warm up so tiered compilation settles and the cache reaches its final size.
         for (int i = 0; i < 20; i++) session.Evaluate([i + 3], logits);
-        session.Rewind(16);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 20; i++) session.Evaluate([i + 3], logits);
-        long perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / 20;
+        // The least of three passes: while a concurrent test holds the worker pool, this thread runs every chunk
+        // itself and may grow a per-thread scratch buffer once, which is not a per-step allocation.
+        long perStep = long.MaxValue;
+        for (int pass = 0; pass < 3; pass++)
+        {
+            session.Rewind(16);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 20; i++) session.Evaluate([i + 3], logits);
+            perStep = Math.Min(perStep, (GC.GetAllocatedBytesForCurrentThread() - before) / 20);
+        }
         Assert.True(perStep == 0, $"{perStep} bytes allocated per decode step");
     }
 }
