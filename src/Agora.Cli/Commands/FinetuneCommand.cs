@@ -46,6 +46,7 @@ public static class FinetuneCommand
         var initAdapter = new Option<string?>("--init-adapter") { Description = "Continue training this PEFT adapter instead of a new one" };
         var trainOnInputs = new Option<bool>("--train-on-inputs") { Description = "Score the prompt tokens too, not only the responses" };
         var skipBad = new Option<bool>("--skip-bad-lines") { Description = "Skip malformed records (counted) instead of stopping" };
+        var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "Recompute each block's activations in the backward pass: less memory, about 1.5× the time, the same result" };
         var packing = new Option<bool>("--packing") { Description = "Pack whole examples into rows of up to --max-len tokens (each attends only to itself)" };
         var valSplit = new Option<double>("--val-split") { Description = "Hold out this fraction of the examples (chosen with the seed) for validation" };
         var valData = new Option<string?>("--val-data") { Description = "Validation data (same format), instead of --val-split" };
@@ -59,7 +60,7 @@ public static class FinetuneCommand
         var command = new Command("finetune", "Train a LoRA adapter (or with --full every weight) on a dataset")
         {
             model, data, format, output, rank, alpha, targets, rate, epochs, steps, batch, accumulation, maxLength, schedule,
-            warmup, weightDecay, clip, seed, noShuffle, initAdapter, trainOnInputs, skipBad, packing, valSplit, valData,
+            warmup, weightDecay, clip, seed, noShuffle, initAdapter, trainOnInputs, skipBad, packing, checkpointing, valSplit, valData,
             evalEvery, saveEvery, saveLimit, resume, full, gguf, threads,
         };
         command.SetAction(AgoraCli.Guarded(terminal, parse =>
@@ -76,6 +77,7 @@ public static class FinetuneCommand
                 TrainOnInputs = parse.GetValue(trainOnInputs),
                 SkipMalformed = parse.GetValue(skipBad),
                 Packing = parse.GetValue(packing),
+                GradientCheckpointing = parse.GetValue(checkpointing),
                 Full = trainAll,
                 ValidationSplit = parse.GetValue(valSplit),
                 ValidationData = parse.GetValue(valData),

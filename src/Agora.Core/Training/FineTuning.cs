@@ -106,6 +106,7 @@ public sealed class FineTuning : IDisposable
                 };
                 trainable = TrainableTransformer.ForLora(Model, Adapter);
             }
+            trainable.GradientCheckpointing = options.GradientCheckpointing;
             _padId = tokenizer.PadId ?? tokenizer.EosId ?? 0;
             _sampler = new BatchSampler(training, options.BatchSize, _padId, options.Shuffle, options.Seed, options.Packing ? options.MaxLength : 0);
             _microBatchLimit = options.Steps is null ? _sampler.BatchesIn(options.Epochs ?? 1) : int.MaxValue;

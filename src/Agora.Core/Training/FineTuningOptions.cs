@@ -48,6 +48,12 @@ public sealed record FineTuningOptions
     public ulong Seed { get; init; } = 42;
     public bool Shuffle { get; init; } = true;
 
+    /// <summary>
+    /// Keep only each block's input in the forward and recompute the rest during the backward: less memory, more time,
+    /// the same gradients bit for bit (<see cref="TrainableTransformer.GradientCheckpointing"/>).
+    /// </summary>
+    public bool GradientCheckpointing { get; init; }
+
     // Checkpoints and evaluation: they change what is saved and measured, not what is trained.
     /// <summary>
     /// Write a checkpoint every this many optimizer steps; 0 for none. The default, 100, keeps what a killed run
@@ -61,9 +67,9 @@ public sealed record FineTuningOptions
 
     /// <summary>
     /// The settings a resume does not compare with the checkpoint's: those that do not alter the trained weights or
-    /// losses, and the validation file's path (its SHA-256 is compared instead, as the training data's is).
+    /// losses (gradient checkpointing included), and the validation file's path (its SHA-256 is compared instead, as the training data's is).
     /// </summary>
-    internal static readonly IReadOnlySet<string> NotComparedOnResume = new HashSet<string> { "save-every", "save-total-limit", "eval-every", "val-data" };
+    internal static readonly IReadOnlySet<string> NotComparedOnResume = new HashSet<string> { "save-every", "save-total-limit", "eval-every", "val-data", "gradient-checkpointing" };
 
     public void Validate()
     {
@@ -115,6 +121,7 @@ public sealed record FineTuningOptions
         ["clip"] = ClipNorm,
         ["seed"] = Seed,
         ["no-shuffle"] = !Shuffle,
+        ["gradient-checkpointing"] = GradientCheckpointing,
         ["save-every"] = SaveEvery,
         ["save-total-limit"] = SaveTotalLimit,
         ["eval-every"] = EvalEvery,

@@ -59,7 +59,7 @@ public sealed class FinetuneCommandTests : IDisposable
     }
 
     [Fact]
-    public void TheSameSeedGivesTheSameLossesAndInitAdapterContinues()
+    public void TheSameSeedGivesTheSameLossesWithOrWithoutGradientCheckpointingAndInitAdapterContinues()
     {
         var data = Data(OneExample + "\n" + """{"instruction": "Say hi.", "input": "politely", "output": "Hello there."}""");
         string Run(string name, params string[] extra)
@@ -72,6 +72,10 @@ public sealed class FinetuneCommandTests : IDisposable
         string Losses(string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "training.json")))!["losses"]!.ToJsonString();
         var a = Run("a");
         Assert.Equal(Losses(a), Losses(Run("b")));
+        // Gradient checkpointing recomputes activations: the same adapter, bit for bit.
+        var recomputed = Run("recomputed", "--gradient-checkpointing");
+        Assert.Equal(Losses(a), Losses(recomputed));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(a, "adapter_model.safetensors")), File.ReadAllBytes(Path.Combine(recomputed, "adapter_model.safetensors")));
         var continued = Run("c", "--init-adapter", a);
         Assert.NotEqual(Losses(a), Losses(continued));
     }
