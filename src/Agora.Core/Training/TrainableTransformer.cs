@@ -19,8 +19,8 @@ public abstract class TrainableTransformer
     // Norm scales and biases, by array identity: the blocks hand the arrays they use, training finds their gradients.
     readonly Dictionary<float[], TrainableParameter> _vectors = new(ReferenceEqualityComparer.Instance);
     readonly TrainableParameter? _embedding;
-    // The scratch sizes of the layers with low-rank deltas: the largest rank and output width.
-    readonly int _maxRank, _maxDeltaOut;
+    // The largest rank of the layers' low-rank deltas (their scratch per token).
+    readonly int _maxRank;
     TrainingWorkspace? _workspace;
 
     /// <summary>Scored rows per pass through the output head: bounds the logits buffer at HeadRows × vocabulary.</summary>
@@ -62,11 +62,7 @@ public abstract class TrainableTransformer
                 _parameters.Add(b);
             }
             _linear[layer] = new LinearBackward(layer, a, b, weight, bias);
-            if (layer.MaxRank > 0)
-            {
-                _maxRank = Math.Max(_maxRank, layer.MaxRank);
-                _maxDeltaOut = Math.Max(_maxDeltaOut, layer.Out);
-            }
+            _maxRank = Math.Max(_maxRank, layer.MaxRank);
         }
     }
 
@@ -221,7 +217,7 @@ public abstract class TrainableTransformer
         _workspace = null; // the old buffers can go before the new ones are allocated
         AllocateBlocks(0, 0, false);
         _workspace = new TrainingWorkspace(tokens, attention, GradientCheckpointing, Config.HiddenSize, Config.VocabSize, Config.LayerCount,
-            _maxRank, _maxDeltaOut);
+            _maxRank);
         AllocateBlocks(tokens, attention, GradientCheckpointing);
         return _workspace;
     }
@@ -261,7 +257,7 @@ public abstract class TrainableTransformer
         for (int i = 0; i < layer.Deltas.Count; i++)
         {
             var d = layer.Deltas[i];
-            var u = Workspace.RankScratch.AsSpan(0, tokens * d.Rank);
+            var u = Workspace.LoraScratch.AsSpan(0, tokens * d.Rank);
             u.Clear();
             fixed (float* a = d.A) fixed (float* b = d.B)
             {

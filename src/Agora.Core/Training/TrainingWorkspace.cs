@@ -30,16 +30,14 @@ sealed class TrainingWorkspace
     public float[] Logits { get; }
     /// <summary>The gradient at the blocks' output, then (backward through them) at their input [tokens, hidden].</summary>
     public float[] Gradient { get; }
-    /// <summary>Scratch for linear layers with low-rank deltas: forward [tokens, max rank] and [tokens, widest output]; backward 2 × [tokens, max rank].</summary>
-    public float[] RankScratch { get; }
-    public float[] WideScratch { get; }
+    /// <summary>Scratch for a linear layer's low-rank deltas: [tokens, max rank] in the forward, twice that in the backward.</summary>
     public float[] LoraScratch { get; }
     /// <summary>The batch rows whose logits are scored, the label each is scored against, and each one's loss.</summary>
     public int[] ScoredRows { get; }
     public int[] ScoredLabels { get; }
     public double[] RowLosses { get; }
 
-    public TrainingWorkspace(int tokens, int attentionWeights, bool checkpointing, int hidden, int vocab, int layers, int maxRank, int maxDeltaOut)
+    public TrainingWorkspace(int tokens, int attentionWeights, bool checkpointing, int hidden, int vocab, int layers, int maxRank)
     {
         Tokens = tokens;
         AttentionWeights = attentionWeights;
@@ -53,8 +51,6 @@ sealed class TrainingWorkspace
         HeadNormedGradient = Rows(tokens, hidden);
         Logits = Rows(Math.Min(tokens, TrainableTransformer.HeadRows), vocab);
         Gradient = Rows(tokens, hidden);
-        RankScratch = Rows(tokens, maxRank);
-        WideScratch = Rows(tokens, maxDeltaOut);
         LoraScratch = Rows(tokens, 2 * maxRank);
         ScoredRows = new int[tokens];
         ScoredLabels = new int[tokens];

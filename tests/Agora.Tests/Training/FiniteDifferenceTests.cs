@@ -10,7 +10,8 @@ namespace Agora.Tests.Training;
 /// <summary>
 /// The hand-written backward passes against central differences of the loss, on micro models (hidden 16, 2 layers,
 /// vocab 32) of each family: LLaMA (GQA, untied head), Qwen2 (q/k/v biases, tied head) and BLOOM (embedding
-/// LayerNorm, fused QKV, ALiBi, GELU), for LoRA on every projection and for every weight (full fine-tuning).
+/// LayerNorm, fused QKV, ALiBi, GELU), for LoRA on every projection and for every weight (full fine-tuning), and over
+/// a batch with more scored rows than one pass of the output head takes.
 /// Per parameter tensor, the derivative along a random unit direction d is compared with g·d.
 /// The forward is float32, so the steps (h = 2e-2 and h/2, Richardson-extrapolated to cancel the O(h²) truncation)
 /// stay large against rounding (~1e-7·loss/h); errors are relative to max(|g·d|, 1e-2) (below that, rounding
