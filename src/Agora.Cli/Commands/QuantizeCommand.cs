@@ -31,9 +31,14 @@ public static class QuantizeCommand
             int n = parse.GetValue(threads);
             if (n < 0) throw new AgoraException($"--threads must be 0 or more, not {n}");
             var o = terminal.Out;
-            o.WriteLine($"{"tensor",-36} {"shape",-16} {"from",-6} {"to",-6} {"bytes",12}");
+            // The header comes with the first tensor, so an input refused up front prints nothing but its error.
+            bool headed = false;
             var result = ModelQuantizer.Quantize(parse.GetValue(input)!, parse.GetValue(output)!, scheme, n, t =>
-                o.WriteLine($"{t.Name,-36} {string.Join("×", t.Shape),-16} {t.From,-6} {t.To,-6} {t.ToBytes,12}"));
+            {
+                if (!headed) o.WriteLine($"{"tensor",-36} {"shape",-16} {"from",-6} {"to",-6} {"bytes",12}");
+                headed = true;
+                o.WriteLine($"{t.Name,-36} {string.Join("×", t.Shape),-16} {t.From,-6} {t.To,-6} {t.ToBytes,12}");
+            });
             o.WriteLine($"{result.Tensors.Count} tensors: {Mib(result.FromBytes)} → {Mib(result.ToBytes)} ({scheme.Name}) " +
                 $"in {result.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture)} s; wrote {result.Output}");
             return 0;
