@@ -220,7 +220,7 @@ public class MatrixProductTests
     static unsafe void CheckEveryPath(GgmlType type, int tokens)
     {
         int block = GgmlTypeInfo.BlockSize(type);
-        int inDim = block == 256 ? 512 : 96 + 32 * 3, outDim = 37;
+        int inDim = block == 256 ? 512 : 32 * 19, outDim = 37; // 19 blocks: whole groups of eight and a rest
         var x = TestData.Normal(tokens * inDim, seed: 13);
         var w = TestData.Normal(outDim * inDim, seed: 14, scale: 0.1);
         var weight = new byte[GgmlTypeInfo.ByteSize(type, w.Length)];
@@ -273,9 +273,15 @@ public class MatrixProductTests
     [InlineData(GgmlType.Q4_K)]
     [InlineData(GgmlType.Q5_K)]
     [InlineData(GgmlType.Q6_K)]
-    public unsafe void IntegerPathsAgreeAcrossWidths(GgmlType type)
+    public void IntegerPathsAgreeAcrossWidths(GgmlType type)
     {
-        int inDim = 1024, outDim = 64, tokens = 1; // one token: the direct integer kernels of every type
+        // 608 = 19 blocks: the AVX-512 kernels' groups of eight and a rest that takes the 256-bit path.
+        foreach (int inDim in GgmlTypeInfo.BlockSize(type) == 256 ? [1024] : new[] { 1024, 608 }) CheckIntegerWidths(type, inDim);
+    }
+
+    static unsafe void CheckIntegerWidths(GgmlType type, int inDim)
+    {
+        int outDim = 64, tokens = 1; // one token: the direct integer kernels of every type
         var x = TestData.Normal(tokens * inDim, seed: 21);
         var w = TestData.Normal(outDim * inDim, seed: 22, scale: 0.1);
         var weight = new byte[GgmlTypeInfo.ByteSize(type, w.Length)];
@@ -286,7 +292,7 @@ public class MatrixProductTests
         {
             var y = new float[tokens * outDim];
             fixed (byte* p = weight) MatrixProduct.MatMul(x, p, weight.Length, type, y, tokens, inDim, outDim, width, Pools[1]);
-            AssertClose(scalar, y, $"{type} {width}");
+            AssertClose(scalar, y, $"{type} {width} in {inDim}");
         }
     }
 
@@ -323,7 +329,7 @@ public class MatrixProductTests
     [InlineData(GgmlType.Q4_1)]
     [InlineData(GgmlType.Q5_0)]
     [InlineData(GgmlType.Q5_1)]
-    public void TiledIntegerKernelHoldsAtExtremes(GgmlType type)
+    public unsafe void TiledIntegerKernelHoldsAtExtremes(GgmlType type)
     {
         int inDim = 256, outDim = 40, tokens = 6, blockBytes = (int)GgmlTypeInfo.ByteSize(type, 32);
         var weight = new byte[GgmlTypeInfo.ByteSize(type, outDim * inDim)];
@@ -337,6 +343,16 @@ public class MatrixProductTests
         var x = new float[tokens * inDim];
         for (int t = 0; t < tokens; t++) x.AsSpan(t * inDim, inDim).Fill(t % 2 == 0 ? 1 : -1);
         CheckIntegerTiles(type, weight, x, tokens, inDim, outDim);
+        // The direct one-token kernels at every width hold too.
+        var scalar = new float[outDim];
+        var y = new float[outDim];
+        fixed (byte* p = weight)
+            foreach (var width in Simd.Supported)
+            {
+                MatrixProduct.MatMul(x.AsSpan(0, inDim), p, weight.Length, type, scalar, 1, inDim, outDim, SimdWidth.Scalar, Pools[0]);
+                MatrixProduct.MatMul(x.AsSpan(0, inDim), p, weight.Length, type, y, 1, inDim, outDim, width, Pools[1]);
+                AssertClose(scalar, y, $"{type} {width} one token");
+            }
     }
 
     static unsafe void CheckIntegerTiles(GgmlType type, byte[] weight, float[] x, int tokens, int inDim, int outDim)

@@ -59,7 +59,7 @@ internal static unsafe class HalfDot
         return sum;
     }
 
-    interface IWidening
+    internal interface IWidening
     {
         static abstract float Widen(ushort h);
         static abstract Vector512<float> Widen(Vector512<uint> h);
@@ -75,7 +75,7 @@ internal static unsafe class HalfDot
         public static Vector128<float> Widen(Vector128<uint> h) => Vector128.ShiftLeft(h, 16).AsSingle();
     }
 
-    struct F16 : IWidening
+    internal struct F16 : IWidening
     {
         const uint Magnitude = 0x0FFFE000, Sign = 0x80000000, HalfExponent = 0x7C00, FloatExponent = 0x7F800000;
         const float Rebias = 5.192296858534828e33f; // 2¹¹² = 2^(127 − 15)

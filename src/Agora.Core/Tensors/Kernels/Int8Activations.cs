@@ -7,6 +7,29 @@ using Agora.Tensors.Quantization;
 namespace Agora.Tensors.Kernels;
 
 /// <summary>
+/// An activation row's int8 blocks, with each block's D and D·Σq also laid out in float arrays of their own, so the
+/// AVX-512 kernels (<see cref="BlockGroupDot"/>) load eight blocks' scales at once.
+/// </summary>
+internal readonly unsafe struct Int8Row(Int8Block* blocks, float* scales, float* scaledSums)
+{
+    public readonly Int8Block* Blocks = blocks;
+    public readonly float* Scales = scales, ScaledSums = scaledSums;
+
+    public Int8Row Skip(int count) => new(Blocks + count, Scales + count, ScaledSums + count);
+
+    /// <summary>Fills <paramref name="scales"/> and <paramref name="scaledSums"/> from the blocks.</summary>
+    public static Int8Row Of(Int8Block* blocks, int count, float* scales, float* scaledSums)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            scales[i] = blocks[i].D;
+            scaledSums[i] = blocks[i].D * blocks[i].Sum;
+        }
+        return new(blocks, scales, scaledSums);
+    }
+}
+
+/// <summary>
 /// An activation row quantized once per product to 32-element int8 blocks (x ≈ D·q, D = max|x| / 127, float32
 /// scale, plus Σq for the offset in Q4_0's q − 8), so the dot products with Q8_0 and Q4_0 weight rows run in
 /// integer SIMD, as llama.cpp's q8_0 activations do. The result differs from the float product by the activation
@@ -81,8 +104,10 @@ internal unsafe struct Int8Block
     }
 
     /// <summary>Σ Q8_0 row · activation blocks: exact int32 block sums, scaled and accumulated in float.</summary>
-    public static float DotQ8_0(Q8_0Block* w, Int8Block* a, int blocks, SimdWidth width)
+    public static float DotQ8_0(Q8_0Block* w, Int8Row row, int blocks, SimdWidth width)
     {
+        float head = BlockGroupDot.Leading<BlockGroupDot.Q8_0, Q8_0Block>(ref w, ref row, ref blocks, width);
+        var a = row.Blocks;
         if (width >= SimdWidth.V256 && Avx2.IsSupported)
         {
             var acc = Vector256<float>.Zero;
@@ -94,9 +119,9 @@ internal unsafe struct Int8Block
                 var sums = DotBytes256(Avx2.Abs(wq), Avx2.Sign(aq, wq));
                 acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums), Vector256.Create(ElementConversion.HalfToSingle(w->D) * a->D), acc);
             }
-            return Vector256.Sum(acc);
+            return head + Vector256.Sum(acc);
         }
-        float total = 0;
+        float total = head;
         for (int i = 0; i < blocks; i++, w++, a++)
         {
             int sum = 0;
@@ -107,8 +132,10 @@ internal unsafe struct Int8Block
     }
 
     /// <summary>Σ Q4_0 row · activation blocks: Σ(q − 8)·a = Σq·a − 8·Σa, with the nibbles used unsigned.</summary>
-    public static float DotQ4_0(Q4_0Block* w, Int8Block* a, int blocks, SimdWidth width)
+    public static float DotQ4_0(Q4_0Block* w, Int8Row row, int blocks, SimdWidth width)
     {
+        float head = BlockGroupDot.Leading<BlockGroupDot.Q4_0, Q4_0Block>(ref w, ref row, ref blocks, width);
+        var a = row.Blocks;
         if (width >= SimdWidth.V256 && Avx2.IsSupported)
         {
             var acc = Vector256<float>.Zero;
@@ -120,9 +147,9 @@ internal unsafe struct Int8Block
                 acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums), Vector256.Create(scale), acc);
                 offset += scale * a->Sum;
             }
-            return Vector256.Sum(acc) - 8 * offset;
+            return head + Vector256.Sum(acc) - 8 * offset;
         }
-        float total = 0;
+        float total = head;
         for (int i = 0; i < blocks; i++, w++, a++)
         {
             int sum = 0;

@@ -20,11 +20,13 @@ internal static unsafe class QuantizedDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool Vectorized(SimdWidth width) => width >= SimdWidth.V256 && Avx2.IsSupported;
 
-    public static float DotQ4_1(Q4_1Block* w, Int8Block* a, int blocks, SimdWidth width)
+    public static float DotQ4_1(Q4_1Block* w, Int8Row row, int blocks, SimdWidth width)
     {
+        float head = BlockGroupDot.Leading<BlockGroupDot.Q4_1, Q4_1Block>(ref w, ref row, ref blocks, width);
+        var a = row.Blocks;
         bool vector = Vectorized(width);
         var acc = Vector256<float>.Zero;
-        float total = 0;
+        float total = head;
         for (int i = 0; i < blocks; i++, w++, a++)
         {
             float scale = ElementConversion.HalfToSingle(w->D) * a->D;
@@ -35,11 +37,13 @@ internal static unsafe class QuantizedDot
         return total + Vector256.Sum(acc);
     }
 
-    public static float DotQ5_0(Q5_0Block* w, Int8Block* a, int blocks, SimdWidth width)
+    public static float DotQ5_0(Q5_0Block* w, Int8Row row, int blocks, SimdWidth width)
     {
+        float head = BlockGroupDot.Leading<BlockGroupDot.Q5_0, Q5_0Block>(ref w, ref row, ref blocks, width);
+        var a = row.Blocks;
         bool vector = Vectorized(width);
         var acc = Vector256<float>.Zero;
-        float total = 0;
+        float total = head;
         for (int i = 0; i < blocks; i++, w++, a++)
         {
             float scale = ElementConversion.HalfToSingle(w->D) * a->D;
@@ -50,11 +54,13 @@ internal static unsafe class QuantizedDot
         return total + Vector256.Sum(acc);
     }
 
-    public static float DotQ5_1(Q5_1Block* w, Int8Block* a, int blocks, SimdWidth width)
+    public static float DotQ5_1(Q5_1Block* w, Int8Row row, int blocks, SimdWidth width)
     {
+        float head = BlockGroupDot.Leading<BlockGroupDot.Q5_1, Q5_1Block>(ref w, ref row, ref blocks, width);
+        var a = row.Blocks;
         bool vector = Vectorized(width);
         var acc = Vector256<float>.Zero;
-        float total = 0;
+        float total = head;
         for (int i = 0; i < blocks; i++, w++, a++)
         {
             float scale = ElementConversion.HalfToSingle(w->D) * a->D;

@@ -9,7 +9,7 @@ namespace Agora.Tensors.Kernels;
 /// </summary>
 internal static unsafe class RowDot
 {
-    public static float Dot(GgmlType type, byte* row, float* x, Int8Block* xq, int inDim, SimdWidth width)
+    public static float Dot(GgmlType type, byte* row, float* x, Int8Row xq, int inDim, SimdWidth width)
     {
         int blocks = inDim / Int8Block.Elements;
         return type switch
@@ -19,9 +19,9 @@ internal static unsafe class RowDot
             GgmlType.Q4_1 => QuantizedDot.DotQ4_1((Q4_1Block*)row, xq, blocks, width),
             GgmlType.Q5_0 => QuantizedDot.DotQ5_0((Q5_0Block*)row, xq, blocks, width),
             GgmlType.Q5_1 => QuantizedDot.DotQ5_1((Q5_1Block*)row, xq, blocks, width),
-            GgmlType.Q4_K => QuantizedDot.DotQ4_K((Q4_KBlock*)row, xq, blocks / 8, width),
-            GgmlType.Q5_K => QuantizedDot.DotQ5_K((Q5_KBlock*)row, xq, blocks / 8, width),
-            GgmlType.Q6_K => QuantizedDot.DotQ6_K((Q6_KBlock*)row, xq, blocks / 8, width),
+            GgmlType.Q4_K => QuantizedDot.DotQ4_K((Q4_KBlock*)row, xq.Blocks, blocks / 8, width),
+            GgmlType.Q5_K => QuantizedDot.DotQ5_K((Q5_KBlock*)row, xq.Blocks, blocks / 8, width),
+            GgmlType.Q6_K => QuantizedDot.DotQ6_K((Q6_KBlock*)row, xq.Blocks, blocks / 8, width),
             GgmlType.F16 => HalfDot.DotF16((Half*)row, x, inDim, width),
             GgmlType.BF16 => HalfDot.DotBF16((ushort*)row, x, inDim, width),
             _ => throw new InvalidOperationException($"no product for {type}"),

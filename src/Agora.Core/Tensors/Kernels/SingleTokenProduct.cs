@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.X86;
 using Agora.Tensors.Threading;
 
 namespace Agora.Tensors.Kernels;
@@ -28,7 +29,7 @@ internal static unsafe class SingleTokenProduct
     const int MaxSegments = 4;
 
     [ThreadStatic] static Int8Block[]? scratchActivations;
-    [ThreadStatic] static float[]? scratchRow;
+    [ThreadStatic] static float[]? scratchRow, scratchScales;
 
     /// <summary>Shapes are the caller's to check (<see cref="MatrixProduct"/> checks its own; models pass their layers').</summary>
     public static void Run(ReadOnlySpan<float> x, ReadOnlySpan<ProductSegment> segments, int inDim, SimdWidth width, WorkerPool pool)
@@ -46,12 +47,17 @@ internal static unsafe class SingleTokenProduct
             job.Bytes += rowBytes * segment.Rows;
             int8 |= MatrixProduct.Int8Activated(segment.Type) && !MatrixProduct.Decodes(segment.Type, 1, width);
         }
-        var activations = int8 ? ScratchActivations(inDim / Int8Block.Elements) : [];
-        fixed (float* xp = x) fixed (Int8Block* xq = activations)
+        int blocks = inDim / Int8Block.Elements;
+        var activations = int8 ? ScratchActivations(blocks) : [];
+        var scales = int8 ? ScratchFloats(ref scratchScales, 2 * blocks) : [];
+        fixed (float* xp = x) fixed (Int8Block* xq = activations) fixed (float* sp = scales)
         {
-            if (int8) Int8Block.Quantize(xp, xq, inDim / Int8Block.Elements, width);
+            if (int8)
+            {
+                Int8Block.Quantize(xp, xq, blocks, width);
+                job.Xq = Int8Row.Of(xq, blocks, sp, sp + blocks);
+            }
             job.X = xp;
-            job.Xq = xq;
             job.Chunks = job.Bytes < ParallelBytes ? 1 : pool.Threads * ChunksPerThread;
             pool.Run(&RunChunk, &job, job.Chunks);
         }
@@ -63,7 +69,7 @@ internal static unsafe class SingleTokenProduct
         public Longs RowBytes, Start;
         public long Bytes;
         public float* X;
-        public Int8Block* Xq;
+        public Int8Row Xq;
         public int InDim, Count, Chunks;
         public SimdWidth Width;
     }
@@ -99,7 +105,7 @@ internal static unsafe class SingleTokenProduct
         }
         if (MatrixProduct.Decodes(segment.Type, 1, job.Width))
         {
-            var scratch = ScratchRow(inDim);
+            var scratch = ScratchFloats(ref scratchRow, inDim);
             fixed (float* decoded = scratch)
                 for (int o = first; o < end; o++)
                 {
@@ -109,7 +115,20 @@ internal static unsafe class SingleTokenProduct
             return;
         }
         for (int o = first; o < end; o++)
+        {
+            Prefetch(segment.Weight + o * rowBytes + PrefetchBytes, rowBytes);
             segment.Output[o] = RowDot.Dot(segment.Type, segment.Weight + o * rowBytes, job.X, job.Xq, inDim, job.Width);
+        }
+    }
+
+    // The weight streams from memory row after row; the hardware prefetcher alone leaves the core waiting on
+    // each line (it stops at every 4 KiB page of a mapped file), so each row asks for the bytes this far ahead.
+    const int PrefetchBytes = 2048;
+
+    static void Prefetch(byte* start, long bytes)
+    {
+        if (!Sse.IsSupported) return;
+        for (long offset = 0; offset < bytes; offset += 64) Sse.Prefetch0(start + offset);
     }
 
     static Int8Block[] ScratchActivations(int blocks)
@@ -119,10 +138,9 @@ internal static unsafe class SingleTokenProduct
         return buffer;
     }
 
-    static float[] ScratchRow(int length)
+    static float[] ScratchFloats(ref float[]? scratch, int length)
     {
-        var row = scratchRow;
-        if (row == null || row.Length < length) scratchRow = row = new float[length];
-        return row;
+        if (scratch == null || scratch.Length < length) scratch = new float[length];
+        return scratch;
     }
 }
