@@ -64,15 +64,24 @@ public static class BenchCommand
         var ids = new int[tokens];
         var logits = new float[model.VocabSize];
         var rates = new double[repetitions];
-        for (int i = -1; i < repetitions; i++)
-        {
-            for (int k = 0; k < ids.Length; k++) ids[k] = random.Next(model.VocabSize);
-            double seconds = run(model, ids, logits);
-            if (i >= 0) rates[i] = tokens / seconds;
-        }
+        // Untimed runs first, until WarmUpSeconds have passed or WarmUpRuns were made (at least one): the JIT
+        // recompiles hot methods fully optimized in the background only after they have run a while, so a single
+        // short run left the first timed runs on slower code.
+        double warmedUp = 0;
+        for (int i = 0; i < 1 || warmedUp < WarmUpSeconds && i < WarmUpRuns; i++) warmedUp += run(model, RandomIds(random, ids, model.VocabSize), logits);
+        for (int i = 0; i < repetitions; i++) rates[i] = tokens / run(model, RandomIds(random, ids, model.VocabSize), logits);
         double mean = rates.Average();
         double sd = repetitions > 1 ? Math.Sqrt(rates.Sum(x => (x - mean) * (x - mean)) / (repetitions - 1)) : 0;
         return new Result(tokens, mean, sd);
+    }
+
+    const double WarmUpSeconds = 3;
+    const int WarmUpRuns = 10;
+
+    static int[] RandomIds(Random random, int[] ids, int vocabulary)
+    {
+        for (int k = 0; k < ids.Length; k++) ids[k] = random.Next(vocabulary);
+        return ids;
     }
 
     static double PromptRun(TransformerModel model, int[] tokens, float[] logits)
