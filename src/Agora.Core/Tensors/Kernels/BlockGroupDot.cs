@@ -104,7 +104,7 @@ internal static unsafe class BlockGroupDot
         return Avx512BW.ShiftRightLogicalVariable(packed.AsUInt16(), shifts).AsByte() & Vector512.Create((byte)0x0F);
     }
 
-    // 16 in each byte whose bit is set in the blocks' 32-bit fifth-bit masks (Q5_0, Q5_1).
+    // 16 in each byte whose bit is set in the blocks' 32-bit fifth-bit masks.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<byte> FifthBits(uint first, uint second)
     {
@@ -115,6 +115,15 @@ internal static unsafe class BlockGroupDot
         var bit = Vector512.Create(0x8040201008040201UL).AsByte();
         return Vector512.Equals(spread & bit, bit) & Vector512.Create((byte)16);
     }
+
+    // Q5 blocks: nibbles at qs, their fifth bits as a 32-bit mask at qh.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<byte> FifthBitValues(byte* block, int qh, int qs, int bytes) =>
+        Nibbles(block + qs, block + bytes + qs) | FifthBits(*(uint*)(block + qh), *(uint*)(block + bytes + qh));
+
+    // The mins of Q4_1 and Q5_1: an F16 two bytes into each block.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Mins(byte* group, int stride) => HalfDot.F16.Widen(Halves(group + 2, stride));
 
     // The F16 bits at p, p + stride, …, p + 7·stride (the scales or mins of a group of blocks).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -146,7 +155,7 @@ internal static unsafe class BlockGroupDot
         public static bool Signed => false;
         public static bool HasOffset => true;
         public static Vector512<byte> Values(byte* block) => Nibbles(block + 4, block + Q4_1Block.Bytes + 4);
-        public static Vector256<float> Offset(byte* group, Vector256<float> d) => HalfDot.F16.Widen(Halves(group + 2, Bytes));
+        public static Vector256<float> Offset(byte* group, Vector256<float> d) => Mins(group, Bytes);
     }
 
     internal struct Q5_0 : IBlockPairs
@@ -154,8 +163,7 @@ internal static unsafe class BlockGroupDot
         public static int Bytes => Q5_0Block.Bytes;
         public static bool Signed => false;
         public static bool HasOffset => true;
-        public static Vector512<byte> Values(byte* block) =>
-            Nibbles(block + 6, block + Q5_0Block.Bytes + 6) | FifthBits(*(uint*)(block + 2), *(uint*)(block + Q5_0Block.Bytes + 2));
+        public static Vector512<byte> Values(byte* block) => FifthBitValues(block, 2, 6, Bytes);
         public static Vector256<float> Offset(byte* group, Vector256<float> d) => d * -16;
     }
 
@@ -164,8 +172,7 @@ internal static unsafe class BlockGroupDot
         public static int Bytes => Q5_1Block.Bytes;
         public static bool Signed => false;
         public static bool HasOffset => true;
-        public static Vector512<byte> Values(byte* block) =>
-            Nibbles(block + 8, block + Q5_1Block.Bytes + 8) | FifthBits(*(uint*)(block + 4), *(uint*)(block + Q5_1Block.Bytes + 4));
-        public static Vector256<float> Offset(byte* group, Vector256<float> d) => HalfDot.F16.Widen(Halves(group + 2, Bytes));
+        public static Vector512<byte> Values(byte* block) => FifthBitValues(block, 4, 8, Bytes);
+        public static Vector256<float> Offset(byte* group, Vector256<float> d) => Mins(group, Bytes);
     }
 }
