@@ -31,18 +31,19 @@ public static class ElementConversion
 
     /// <summary>
     /// One F16 value widened, exactly as <c>(float)half</c> but in a few integer operations (the block scales of
-    /// the quantized kernels take one per 32 values): exponent and mantissa moved into float position and scaled by
-    /// 2¹¹², which rebiases normals and turns subnormals into the right normals; Inf and NaN get the float
+    /// the quantized kernels take one per 32 values), the way <see cref="HalfDot"/> widens its vectors: exponent and
+    /// mantissa moved into float position and rebiased by an integer add; subnormals through a float subtraction of
+    /// normals (never a subnormal operand, which costs Intel cores a microcode assist); Inf and NaN get the float
     /// all-ones exponent.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float HalfToSingle(Half value)
     {
         uint h = BitConverter.HalfToUInt16Bits(value);
-        uint magnitude = (h & 0x7FFF) << 13;
-        uint bits = (h & 0x7C00) == 0x7C00
-            ? magnitude | 0x7F800000
-            : BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(magnitude) * 5.192296858534828e33f);
+        uint magnitude = (h & 0x7FFF) << 13, exponent = h & 0x7C00;
+        uint bits = exponent == 0x7C00 ? magnitude | 0x7F800000
+            : exponent != 0 ? magnitude + (112u << 23)
+            : BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(magnitude + (113u << 23)) - 6.103515625e-05f);
         return BitConverter.UInt32BitsToSingle(bits | (h & 0x8000) << 16);
     }
 

@@ -6,10 +6,12 @@ namespace Agora.Tensors.Kernels;
 /// <summary>
 /// Dot products of a 16-bit weight row (F16 or BF16 bits) with float activations, widening the halves to float in
 /// registers instead of decoding the row into a buffer. .NET exposes no F16C/AVX-512 half conversion, so F16 is
-/// widened by bit arithmetic: the exponent and mantissa shifted into float position and multiplied by 2¹¹² (which
-/// rebiases the exponent and turns half subnormals into the right float normals, exactly), Inf/NaN given the float
-/// all-ones exponent, the sign put back. BF16 is the top half of a float. Both conversions are exact, so the
-/// results differ from the scalar twin only by float summation order.
+/// widened by bit arithmetic: the exponent and mantissa shifted into float position and the exponent rebiased by
+/// an integer add; a subnormal half becomes the float normal 2⁻¹⁴·(1 + m/1024) less 2⁻¹⁴, which is m·2⁻²⁴ exactly;
+/// Inf/NaN get the float all-ones exponent; the sign goes back last. No float operation ever sees a subnormal
+/// operand: Intel cores take a microcode assist of a hundred-odd cycles for one (K-quant super-block scales are
+/// often half subnormals, and so are a few weights in every F16 row). BF16 is the top half of a float. Both
+/// conversions are exact, so the results differ from the scalar twin only by float summation order.
 /// </summary>
 internal static unsafe class HalfDot
 {
@@ -78,17 +80,20 @@ internal static unsafe class HalfDot
     internal struct F16 : IWidening
     {
         const uint Magnitude = 0x0FFFE000, Sign = 0x80000000, HalfExponent = 0x7C00, FloatExponent = 0x7F800000;
-        const float Rebias = 5.192296858534828e33f; // 2¹¹² = 2^(127 − 15)
+        // Added to a half's shifted exponent: 127 − 15 for normals; for subnormals one more, giving 2⁻¹⁴·(1 + m/1024).
+        const uint Rebias = 112 << 23, SubnormalRebias = 113 << 23;
+        const float SubnormalBase = 6.103515625e-05f; // 2⁻¹⁴
 
-        public static float Widen(ushort h) => (float)BitConverter.UInt16BitsToHalf(h);
+        public static float Widen(ushort h) => ElementConversion.HalfToSingle(BitConverter.UInt16BitsToHalf(h));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Widen(Vector512<uint> h)
         {
             var magnitude = Vector512.ShiftLeft(h, 13) & Vector512.Create(Magnitude);
-            var value = (magnitude.AsSingle() * Vector512.Create(Rebias)).AsUInt32();
-            var special = Vector512.Equals(h & Vector512.Create(HalfExponent), Vector512.Create(HalfExponent));
-            value = Vector512.ConditionalSelect(special, magnitude | Vector512.Create(FloatExponent), value);
+            var exponent = h & Vector512.Create(HalfExponent);
+            var subnormal = ((magnitude + Vector512.Create(SubnormalRebias)).AsSingle() - Vector512.Create(SubnormalBase)).AsUInt32();
+            var value = Vector512.ConditionalSelect(Vector512.Equals(exponent, Vector512<uint>.Zero), subnormal, magnitude + Vector512.Create(Rebias));
+            value = Vector512.ConditionalSelect(Vector512.Equals(exponent, Vector512.Create(HalfExponent)), magnitude | Vector512.Create(FloatExponent), value);
             return (value | Vector512.ShiftLeft(h, 16) & Vector512.Create(Sign)).AsSingle();
         }
 
@@ -96,9 +101,10 @@ internal static unsafe class HalfDot
         public static Vector256<float> Widen(Vector256<uint> h)
         {
             var magnitude = Vector256.ShiftLeft(h, 13) & Vector256.Create(Magnitude);
-            var value = (magnitude.AsSingle() * Vector256.Create(Rebias)).AsUInt32();
-            var special = Vector256.Equals(h & Vector256.Create(HalfExponent), Vector256.Create(HalfExponent));
-            value = Vector256.ConditionalSelect(special, magnitude | Vector256.Create(FloatExponent), value);
+            var exponent = h & Vector256.Create(HalfExponent);
+            var subnormal = ((magnitude + Vector256.Create(SubnormalRebias)).AsSingle() - Vector256.Create(SubnormalBase)).AsUInt32();
+            var value = Vector256.ConditionalSelect(Vector256.Equals(exponent, Vector256<uint>.Zero), subnormal, magnitude + Vector256.Create(Rebias));
+            value = Vector256.ConditionalSelect(Vector256.Equals(exponent, Vector256.Create(HalfExponent)), magnitude | Vector256.Create(FloatExponent), value);
             return (value | Vector256.ShiftLeft(h, 16) & Vector256.Create(Sign)).AsSingle();
         }
 
@@ -106,9 +112,10 @@ internal static unsafe class HalfDot
         public static Vector128<float> Widen(Vector128<uint> h)
         {
             var magnitude = Vector128.ShiftLeft(h, 13) & Vector128.Create(Magnitude);
-            var value = (magnitude.AsSingle() * Vector128.Create(Rebias)).AsUInt32();
-            var special = Vector128.Equals(h & Vector128.Create(HalfExponent), Vector128.Create(HalfExponent));
-            value = Vector128.ConditionalSelect(special, magnitude | Vector128.Create(FloatExponent), value);
+            var exponent = h & Vector128.Create(HalfExponent);
+            var subnormal = ((magnitude + Vector128.Create(SubnormalRebias)).AsSingle() - Vector128.Create(SubnormalBase)).AsUInt32();
+            var value = Vector128.ConditionalSelect(Vector128.Equals(exponent, Vector128<uint>.Zero), subnormal, magnitude + Vector128.Create(Rebias));
+            value = Vector128.ConditionalSelect(Vector128.Equals(exponent, Vector128.Create(HalfExponent)), magnitude | Vector128.Create(FloatExponent), value);
             return (value | Vector128.ShiftLeft(h, 16) & Vector128.Create(Sign)).AsSingle();
         }
     }
