@@ -72,11 +72,13 @@ internal static unsafe class QuantizedDot
     }
 
     /// <summary><paramref name="blocks"/> counts 256-element super-blocks (eight activation blocks each).</summary>
-    public static float DotQ4_K(Q4_KBlock* w, Int8Block* a, int blocks, SimdWidth width) =>
-        DotAffineK((byte*)w, Q4_KBlock.Bytes, false, a, blocks, width);
+    public static float DotQ4_K(Q4_KBlock* w, Int8Row a, int blocks, SimdWidth width) =>
+        BlockGroupDot.IsSupported(width) ? BlockGroupDot.Dot<BlockGroupDot.Q4_K>((byte*)w, a, blocks)
+            : DotAffineK((byte*)w, Q4_KBlock.Bytes, false, a.Blocks, blocks, width);
 
-    public static float DotQ5_K(Q5_KBlock* w, Int8Block* a, int blocks, SimdWidth width) =>
-        DotAffineK((byte*)w, Q5_KBlock.Bytes, true, a, blocks, width);
+    public static float DotQ5_K(Q5_KBlock* w, Int8Row a, int blocks, SimdWidth width) =>
+        BlockGroupDot.IsSupported(width) ? BlockGroupDot.Dot<BlockGroupDot.Q5_K>((byte*)w, a, blocks)
+            : DotAffineK((byte*)w, Q5_KBlock.Bytes, true, a.Blocks, blocks, width);
 
     // Q4_K and Q5_K share a layout (F16 d and dmin, 12 bytes of packed 6-bit scales and mins, then for Q5_K 32
     // bytes of fifth bits, then 128 bytes of nibbles); their values are d·s·q − dmin·m per 32-element group.
@@ -138,8 +140,10 @@ internal static unsafe class QuantizedDot
     /// Q6_K: per 128-value half, ql[l] holds values l and l+64 in its nibbles, ql[l+32] values l+32 and l+96, and
     /// bit pairs 0, 2, 4, 6 of qh[l] their high bits; value k·32 + l takes scale 2k + l/16 of the half.
     /// </summary>
-    public static float DotQ6_K(Q6_KBlock* w, Int8Block* a, int blocks, SimdWidth width)
+    public static float DotQ6_K(Q6_KBlock* w, Int8Row row, int blocks, SimdWidth width)
     {
+        if (BlockGroupDot.IsSupported(width)) return BlockGroupDot.Dot<BlockGroupDot.Q6_K>((byte*)w, row, blocks);
+        var a = row.Blocks;
         bool vector = Vectorized(width);
         var acc = Vector256<float>.Zero;
         float total = 0;
