@@ -7,22 +7,26 @@ using Agora.Tensors.Threading;
 namespace Agora.Bench;
 
 /// <summary>
-/// `products [tokens] [threads] [runs] [TYPE…]`: the matrix products of a SmolLM2-135M forward pass (576→576,
-/// 576→192, 576→1536, 1536→576 and the 576→49152 output head) at 128 tokens and 2 threads by default, for F32,
+/// `products [tokens] [threads] [runs] [TYPE…] [--1b]`: the matrix products of a SmolLM2-135M forward pass (576→576,
+/// 576→192, 576→1536, 1536→576 and the 576→49152 output head), or with <c>--1b</c> those of a Llama-3.2-1B layer
+/// (2048→2048, 2048→512, 2048→8192, 8192→2048), at 128 tokens and 2 threads by default, for F32,
 /// F16, Q8_0, Q4_0, Q5_0 and Q4_K weights (random values; speed does not depend on them). Each product runs
 /// untimed for 0.3 s (twice at least) so the JIT has tiered up the code around the kernels, then <c>runs</c>
 /// times; the table gives the median milliseconds and the GFLOP/s (2 flops per multiply-add) at the median and
 /// at the fastest run (on a shared machine, the fastest is the least disturbed). K-quants need rows that are a
-/// multiple of 256, so Q4_K has only 1536→576.
+/// multiple of 256, so of SmolLM2's shapes Q4_K has only 1536→576.
 /// </summary>
 static class ProductsBench
 {
-    static readonly (int In, int Out)[] Shapes = [(576, 576), (576, 192), (576, 1536), (1536, 576), (576, 49152)];
+    static readonly (int In, int Out)[] SmolShapes = [(576, 576), (576, 192), (576, 1536), (1536, 576), (576, 49152)];
+    static readonly (int In, int Out)[] LlamaShapes = [(2048, 2048), (2048, 512), (2048, 8192), (8192, 2048)];
 
     static readonly GgmlType[] DefaultTypes = [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K];
 
     public static int Run(string[] args)
     {
+        var shapes = args.Contains("--1b") ? LlamaShapes : SmolShapes;
+        args = args.Where(a => a != "--1b").ToArray();
         int tokens = args.Length > 0 ? int.Parse(args[0]) : 128;
         int threads = args.Length > 1 ? int.Parse(args[1]) : 2;
         int runs = args.Length > 2 ? int.Parse(args[2]) : 7;
@@ -33,7 +37,7 @@ static class ProductsBench
         foreach (var type in types) Console.Write($"{type,18}");
         Console.WriteLine();
         var random = new Random(1);
-        foreach (var (inDim, outDim) in Shapes)
+        foreach (var (inDim, outDim) in shapes)
         {
             var x = new float[tokens * inDim];
             for (int i = 0; i < x.Length; i++) x[i] = (float)(random.NextDouble() * 2 - 1);
