@@ -14,7 +14,7 @@ namespace Agora.Cli.Commands;
 /// <c>agora bench MODEL</c>: prompt-processing and generation speed the way llama-bench measures them. pp: one
 /// prefill of p random tokens into an empty session. tg: n single-token steps into an empty session, each token
 /// random. Each test runs once untimed (JIT and page warm-up), then r timed times; tokens/s is reported as the mean
-/// and sample standard deviation of the r runs.
+/// and sample standard deviation of the r runs. As in llama-bench, <c>-p 0</c> or <c>-n 0</c> leaves that test out.
 /// </summary>
 public static class BenchCommand
 {
@@ -23,8 +23,8 @@ public static class BenchCommand
     public static Command Create(Terminal terminal)
     {
         var model = new Argument<string>("MODEL") { Description = "A GGUF file or a Hugging Face folder" };
-        var prompt = new Option<int>("-p", "--n-prompt") { Description = "Prompt tokens for the pp test", DefaultValueFactory = _ => 128 };
-        var generate = new Option<int>("-n", "--n-gen") { Description = "Generated tokens for the tg test", DefaultValueFactory = _ => 64 };
+        var prompt = new Option<int>("-p", "--n-prompt") { Description = "Prompt tokens for the pp test (0: no pp test)", DefaultValueFactory = _ => 128 };
+        var generate = new Option<int>("-n", "--n-gen") { Description = "Generated tokens for the tg test (0: no tg test)", DefaultValueFactory = _ => 64 };
         var threads = new Option<int>("-t", "--threads") { Description = "Worker threads", DefaultValueFactory = _ => 2 };
         var repetitions = new Option<int>("-r", "--repetitions") { Description = "Timed runs of each test", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
@@ -34,17 +34,19 @@ public static class BenchCommand
         };
         command.SetAction(AgoraCli.Guarded(terminal, parse =>
         {
-            int p = Positive(parse, prompt, "-p"), n = Positive(parse, generate, "-n");
-            int t = Positive(parse, threads, "-t"), r = Positive(parse, repetitions, "-r");
+            int p = Count(parse, prompt, "-p", 0), n = Count(parse, generate, "-n", 0);
+            int t = Count(parse, threads, "-t", 1), r = Count(parse, repetitions, "-r", 1);
+            if (p == 0 && n == 0) throw new AgoraException("nothing to measure: -p and -n are both 0");
             string path = parse.GetValue(model)!;
             using var checkpoint = Checkpoint.Open(path);
             var transformer = TransformerModel.Load(checkpoint, rowOrder: WeightRowOrder.AsStored);
             WorkerPool.SetSharedThreads(t);
-            var pp = Measure(transformer, p, r, PromptRun);
-            var tg = Measure(transformer, n, r, GenerationRun);
+            var results = new List<(string Test, Result Result)>();
+            if (p > 0) results.Add(("pp", Measure(transformer, p, r, PromptRun)));
+            if (n > 0) results.Add(("tg", Measure(transformer, n, r, GenerationRun)));
             var info = new ModelInfo(checkpoint);
-            if (parse.GetValue(json)) PrintJson(terminal.Out, info, t, pp, tg);
-            else PrintTable(terminal.Out, info, t, [($"pp{p}", pp), ($"tg{n}", tg)]);
+            if (parse.GetValue(json)) PrintJson(terminal.Out, info, t, results);
+            else PrintTable(terminal.Out, info, t, results);
             return 0;
         }));
         return command;
@@ -52,8 +54,8 @@ public static class BenchCommand
 
     public sealed record Result(int Tokens, double Mean, double StandardDeviation);
 
-    static int Positive(ParseResult parse, Option<int> option, string name) => parse.GetValue(option) is var v && v > 0
-        ? v : throw new AgoraException($"{name} must be a positive number, not {v}");
+    static int Count(ParseResult parse, Option<int> option, string name, int least) => parse.GetValue(option) is var v && v >= least
+        ? v : throw new AgoraException($"{name} must be {(least == 0 ? "0 or more" : "a positive number")}, not {v}");
 
     /// <summary>One timed run of a test: the seconds it took.</summary>
     delegate double Run(TransformerModel model, int[] tokens, float[] logits);
@@ -113,23 +115,20 @@ public static class BenchCommand
         }
     }
 
-    static void PrintJson(TextWriter o, ModelInfo info, int threads, Result pp, Result tg)
+    static void PrintJson(TextWriter o, ModelInfo info, int threads, List<(string Test, Result Result)> results)
     {
-        static JsonObject Node(Result r) => new() { ["tokens"] = r.Tokens, ["mean"] = Round(r.Mean), ["sd"] = Round(r.StandardDeviation) };
-        var result = new JsonObject
-        {
-            ["pp"] = Node(pp),
-            ["tg"] = Node(tg),
-            ["threads"] = threads,
-            ["model"] = info.Name,
-            ["type"] = info.Type.ToString(),
-        };
+        var result = new JsonObject();
+        foreach (var (test, r) in results)
+            result[test] = new JsonObject { ["tokens"] = r.Tokens, ["mean"] = Round(r.Mean), ["sd"] = Round(r.StandardDeviation) };
+        result["threads"] = threads;
+        result["model"] = info.Name;
+        result["type"] = info.Type.ToString();
         o.WriteLine(result.ToJsonString());
     }
 
     static double Round(double v) => Math.Round(v, 3);
 
-    static void PrintTable(TextWriter o, ModelInfo info, int threads, (string Test, Result Result)[] rows)
+    static void PrintTable(TextWriter o, ModelInfo info, int threads, List<(string Test, Result Result)> rows)
     {
         string[] header = ["model", "size", "params", "type", "threads", "test", "t/s"];
         var lines = rows.Select(row => new[]
@@ -139,7 +138,7 @@ public static class BenchCommand
             Count(info.Parameters),
             info.Type.ToString(),
             threads.ToString(CultureInfo.InvariantCulture),
-            row.Test,
+            $"{row.Test}{row.Result.Tokens}",
             string.Create(CultureInfo.InvariantCulture, $"{row.Result.Mean:F2} ± {row.Result.StandardDeviation:F2}"),
         }).ToList();
         var widths = header.Select((h, c) => Math.Max(h.Length, lines.Max(l => l[c].Length))).ToArray();

@@ -44,14 +44,28 @@ public class BenchCommandTests
     }
 
     [Theory]
-    [InlineData("-p", "0")]
-    [InlineData("-n", "-1")]
-    [InlineData("-r", "0")]
-    [InlineData("-t", "0")]
-    public void NonPositiveCountsAreRefused(string option, string value)
+    [InlineData("-p", "-1", "0 or more")]
+    [InlineData("-n", "-1", "0 or more")]
+    [InlineData("-r", "0", "a positive number")]
+    [InlineData("-t", "0", "a positive number")]
+    public void CountsOutOfRangeAreRefused(string option, string value, string expected)
     {
         var model = Fixtures.Require("models", "llama-a", "hf");
-        CliRunner.AssertCleanFailure(CliRunner.Run("bench", model, option, value), $"{option} must be a positive number");
+        CliRunner.AssertCleanFailure(CliRunner.Run("bench", model, option, value), $"{option} must be {expected}, not {value}");
+    }
+
+    [Fact]
+    public void ZeroTokensLeaveThatTestOut()
+    {
+        var model = Fixtures.Require("models", "llama-a", "hf");
+        var r = CliRunner.Run("bench", model, "-p", "0", "-n", "2", "-r", "1", "--json");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(["tg", "threads", "model", "type"], JsonNode.Parse(r.Out)!.AsObject().Select(p => p.Key));
+        var table = CliRunner.Run("bench", model, "-p", "3", "-n", "0", "-r", "1");
+        Assert.Equal(0, table.ExitCode);
+        Assert.Contains("| pp3 ", table.Out);
+        Assert.DoesNotContain("| tg", table.Out);
+        CliRunner.AssertCleanFailure(CliRunner.Run("bench", model, "-p", "0", "-n", "0"), "nothing to measure");
     }
 
     [Fact]
