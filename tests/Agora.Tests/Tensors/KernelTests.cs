@@ -309,6 +309,7 @@ public class MatrixProductTests
     [InlineData(GgmlType.Q5_1)]
     [InlineData(GgmlType.Q4_K)]
     [InlineData(GgmlType.Q5_K)]
+    [InlineData(GgmlType.Q6_K)]
     public void TiledIntegerKernelMatchesScalarTwin(GgmlType type)
     {
         int inDim = GgmlTypeInfo.BlockSize(type) == 256 ? 768 : 224, outDim = 37;
@@ -321,7 +322,8 @@ public class MatrixProductTests
 
     /// <summary>
     /// The partial sums of the tiled integer kernel hold at the extremes: every q at its largest (15 for 4-bit
-    /// types, 31 for 5-bit, −127 for Q8_0) against activations that all quantize to +127 or all to −127.
+    /// types, 31 for 5-bit, −127 for Q8_0, −32 under scales of −128 for Q6_K) against activations that all quantize
+    /// to +127 or all to −127.
     /// </summary>
     [Theory]
     [InlineData(GgmlType.Q8_0)]
@@ -329,12 +331,20 @@ public class MatrixProductTests
     [InlineData(GgmlType.Q4_1)]
     [InlineData(GgmlType.Q5_0)]
     [InlineData(GgmlType.Q5_1)]
+    [InlineData(GgmlType.Q6_K)]
     public unsafe void TiledIntegerKernelHoldsAtExtremes(GgmlType type)
     {
-        int inDim = 256, outDim = 40, tokens = 6, blockBytes = (int)GgmlTypeInfo.ByteSize(type, 32);
+        int inDim = 256, outDim = 40, tokens = 6, blockBytes = (int)GgmlTypeInfo.ByteSize(type, GgmlTypeInfo.BlockSize(type));
         var weight = new byte[GgmlTypeInfo.ByteSize(type, outDim * inDim)];
         for (int b = 0; b < weight.Length / blockBytes; b++)
         {
+            if (type == GgmlType.Q6_K)
+            {
+                // ql and qh all zero: every q − 32 = −32; every scale −128; d last.
+                weight.AsSpan(b * blockBytes + 192, 16).Fill(0x80);
+                BitConverter.TryWriteBytes(weight.AsSpan(b * blockBytes + 208), (Half)0.0001f);
+                continue;
+            }
             var block = weight.AsSpan(b * blockBytes, blockBytes);
             block.Fill(type == GgmlType.Q8_0 ? (byte)0x81 : (byte)0xFF); // every q and fifth bit at its largest (Q8_0: −127) …
             BitConverter.TryWriteBytes(block, (Half)0.01f); // … under a small positive d (and for Q4_1/Q5_1 m = d)

@@ -15,7 +15,9 @@ namespace Agora.Tensors.Kernels;
 /// groups are added before they are widened to 32 bits — exactly: a pair sum is at most 2·15·127 = 3810 for 4-bit
 /// q, so eight fit in 16 bits, and 2·31·127 = 7874 for 5-bit q, so four do. Q8_0's signed q cannot be the unsigned
 /// operand of vpmaddubsw, so they go as 16-bit words, two to a group, against 16-bit activations through vpmaddwd
-/// (.NET 10 offers no 512-bit VNNI on CPUs without AVX10). Per 32-value block, row vector and token that is eight
+/// (.NET 10 offers no 512-bit VNNI on CPUs without AVX10). Q6_K goes as words too, its int8 scale per 16 values
+/// multiplied into them when packing ((q − 32)·s, |·| ≤ 32·128 = 4096, so a pair sum stays below 2²⁰), which leaves
+/// the super-block's d as the one float scale of each 32 values. Per 32-value block, row vector and token that is eight
 /// (sixteen) multiplies with their adds and three float operations, Σ d·D·(q·qa) + m·D·Σqa, where the float path
 /// spends 32 multiply-adds; lanes are rows, so there are no horizontal sums and outputs are stored as vectors. Every
 /// output takes the same operations whatever tile it falls in, so results do not depend on how rows and tokens are
@@ -25,11 +27,11 @@ internal static unsafe class Int8Gemm
 {
     /// <summary>Whether this width has an integer kernel for the type (AVX2 at least; otherwise rows are decoded to float).</summary>
     public static bool Supports(GgmlType type, SimdWidth width) =>
-        type is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q4_K or GgmlType.Q5_K
+        type is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K
         && (width == SimdWidth.V512 && Avx512BW.IsSupported || width == SimdWidth.V256 && Avx2.IsSupported);
 
     /// <summary>Whether the type's q go as 16-bit words (against activations widened by <see cref="Int8Block.Widen"/>).</summary>
-    public static bool Words(GgmlType type) => type == GgmlType.Q8_0;
+    public static bool Words(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q6_K;
 
     /// <summary>
     /// Rows in a panel: two row vectors, 16 rows each with AVX-512, 8 with AVX2. A tile is those rows × four tokens at
@@ -64,11 +66,15 @@ internal static unsafe class Int8Gemm
                 float* d = (float*)(block + 4 * groups * panelRows) + r0, m = d + panelRows;
                 for (int i = 0; i < 8; i++)
                 {
-                    if (r0 + i < count)
+                    if (r0 + i < count && groups == 16)
+                    {
+                        (var words, d[i]) = UnpackWords(type, rows + (r0 + i) * rowBytes, b);
+                        (low[i], high[i], m[i]) = (words.Low.AsUInt32(), words.High.AsUInt32(), 0);
+                    }
+                    else if (r0 + i < count)
                     {
                         (var values, d[i], m[i]) = Unpack(type, rows + (r0 + i) * rowBytes, b);
-                        if (groups == 16) (low[i], high[i]) = (Vector256.WidenLower(values.AsSByte()).AsUInt32(), Vector256.WidenUpper(values.AsSByte()).AsUInt32());
-                        else low[i] = values.AsUInt32();
+                        low[i] = values.AsUInt32();
                     }
                     else (low[i], high[i], d[i], m[i]) = (default, default, 0, 0);
                 }
@@ -98,17 +104,32 @@ internal static unsafe class Int8Gemm
         v[3] = Avx2.Permute2x128(u3, u7, 0x20); v[7] = Avx2.Permute2x128(u3, u7, 0x31);
     }
 
-    /// <summary>Block <paramref name="b"/> (32 values) of a row: q as bytes in element order, d and m.</summary>
+    /// <summary>Block <paramref name="b"/> (32 values) of a row of a type packed as words: q in element order, and d.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static ((Vector256<short> Low, Vector256<short> High) Q, float D) UnpackWords(GgmlType type, byte* row, int b)
+    {
+        if (type == GgmlType.Q8_0)
+        {
+            var block = (Q8_0Block*)row + b;
+            return (Vector256.Widen(Vector256.Load(block->Qs)), ElementConversion.HalfToSingle(block->D));
+        }
+        // Q6_K: block j of a super-block is in half j / 4, its low nibbles (k = j % 4 below 2) or high, at byte 32·(k % 2)
+        // of the half's 64 of ql; its two high bits are pair k of the half's 32 bytes of qh; scales 2j and 2j + 1.
+        var super = (Q6_KBlock*)row + b / 8;
+        int j = b % 8, half = j / 4, k = j % 4;
+        var packed = Vector256.Load(super->Ql + 64 * half + 32 * (k % 2));
+        var low = (k < 2 ? packed : Vector256.ShiftRightLogical(packed.AsUInt16(), 4).AsByte()) & Vector256.Create((byte)0x0F);
+        var high = Vector256.ShiftRightLogical(Vector256.Load(super->Qh + 32 * half).AsUInt16(), 2 * k).AsByte() & Vector256.Create((byte)3);
+        var (first, second) = Vector256.Widen(((low | Vector256.ShiftLeft(high, 4)) - Vector256.Create((byte)32)).AsSByte());
+        return ((first * super->Scales[2 * j], second * super->Scales[2 * j + 1]), ElementConversion.HalfToSingle(super->D));
+    }
+
+    /// <summary>Block <paramref name="b"/> (32 values) of a row of a type packed as bytes: q in element order, d and m.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static (Vector256<byte> Q, float D, float M) Unpack(GgmlType type, byte* row, int b)
     {
         switch (type)
         {
-            case GgmlType.Q8_0:
-            {
-                var block = (Q8_0Block*)row + b;
-                return (Vector256.Load((byte*)block->Qs), ElementConversion.HalfToSingle(block->D), 0);
-            }
             case GgmlType.Q4_0:
             {
                 var block = (Q4_0Block*)row + b;
@@ -159,14 +180,14 @@ internal static unsafe class Int8Gemm
         if (width == SimdWidth.V512)
             switch (type)
             {
-                case GgmlType.Q8_0: Tokens<Bytes512, Vector512<byte>, Two, Four, Words16>(tile, tokens); break;
+                case GgmlType.Q8_0 or GgmlType.Q6_K: Tokens<Bytes512, Vector512<byte>, Two, Four, Words16>(tile, tokens); break;
                 case GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q5_K: Tokens<Bytes512, Vector512<byte>, Two, Four, Bytes5>(tile, tokens); break;
                 default: Tokens<Bytes512, Vector512<byte>, Two, Four, Bytes4>(tile, tokens); break;
             }
         else
             switch (type)
             {
-                case GgmlType.Q8_0: Tokens<Bytes256, Vector256<byte>, Two, Four, Words16>(tile, tokens); break;
+                case GgmlType.Q8_0 or GgmlType.Q6_K: Tokens<Bytes256, Vector256<byte>, Two, Four, Words16>(tile, tokens); break;
                 case GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q5_K: Tokens<Bytes256, Vector256<byte>, Two, Four, Bytes5>(tile, tokens); break;
                 default: Tokens<Bytes256, Vector256<byte>, Two, Four, Bytes4>(tile, tokens); break;
             }
@@ -315,7 +336,7 @@ internal static unsafe class Int8Gemm
         public static bool Offset => true;
     }
 
-    /// <summary>Signed 8-bit q as 16-bit words: sixteen groups of two, summed in 32 bits; no offset.</summary>
+    /// <summary>Signed q as 16-bit words (Q8_0's, Q6_K's scaled): sixteen groups of two, summed in 32 bits; no offset.</summary>
     struct Words16 : IKind
     {
         public static int Groups => 16;

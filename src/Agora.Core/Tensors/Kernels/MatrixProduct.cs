@@ -8,7 +8,7 @@ namespace Agora.Tensors.Kernels;
 /// <see cref="Quants.CanDequantize"/> accepts, read in place (from a memory map: never copied).
 /// One token (generation) goes to <see cref="SingleTokenProduct"/>.
 /// Several tokens (prompt processing): register-tiled matrix-matrix kernels that load each weight once for many
-/// tokens — <see cref="Int8Gemm"/> for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q5_K (a panel of rows repacked, then
+/// tokens — <see cref="Int8Gemm"/> for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K (a panel of rows repacked, then
 /// integer multiplies against the int8 activations), <see cref="FloatGemm"/> for F32 rows and for the other types'
 /// rows decoded a panel at a time (see <see cref="Decodes"/>).
 /// Work is split by rows (and by tokens when rows are few) into chunks run on the shared <see cref="WorkerPool"/>;
