@@ -58,13 +58,20 @@ sealed class BpeModel
         _merges = new MergeTable(merges.Count);
         _byRank = new (int, int, int)[merges.Count];
         string prefix = options.ContinuingSubwordPrefix;
+        // The merged token is looked up from a buffer: a string per merge (280k for Llama 3) was garbage the GC heap
+        // kept committed after loading.
+        var buffer = new char[64];
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (a, b) = merges[rank];
             if (!vocab.TryGetValue(a, out var ia)) throw fail($"merge {rank} (\"{a}\" \"{b}\") names \"{a}\", which is not in the vocabulary");
             if (!vocab.TryGetValue(b, out var ib)) throw fail($"merge {rank} (\"{a}\" \"{b}\") names \"{b}\", which is not in the vocabulary");
-            string merged = a + (prefix.Length > 0 && b.StartsWith(prefix, StringComparison.Ordinal) ? b[prefix.Length..] : b);
-            if (!vocab.TryGetValue(merged, out var im)) throw fail($"merge {rank} (\"{a}\" \"{b}\") makes \"{merged}\", which is not in the vocabulary");
+            var tail = prefix.Length > 0 && b.StartsWith(prefix, StringComparison.Ordinal) ? b.AsSpan(prefix.Length) : b.AsSpan();
+            if (buffer.Length < a.Length + tail.Length) buffer = new char[2 * (a.Length + tail.Length)];
+            a.CopyTo(buffer);
+            tail.CopyTo(buffer.AsSpan(a.Length));
+            var merged = buffer.AsSpan(0, a.Length + tail.Length);
+            if (!_vocabBySpan.TryGetValue(merged, out var im)) throw fail($"merge {rank} (\"{a}\" \"{b}\") makes \"{merged}\", which is not in the vocabulary");
             // A repeated pair keeps its last rank, as Hugging Face's map building does.
             _merges.Set(ia, ib, rank);
             _byRank[rank] = (ia, ib, im);
