@@ -95,8 +95,9 @@ internal static unsafe class BlockGroupDot
         static abstract BlockScales Scales(byte* group);
         /// <summary>The 64 values of the group's blocks 2<paramref name="pair"/> and 2<paramref name="pair"/> + 1, in element order.</summary>
         static abstract Vector512<byte> Values(byte* group, int pair);
-        /// <summary>What multiplies each sum of two products before the int32 sums (integer scales per 16 values, or 1).</summary>
-        static abstract Vector512<short> PairWeights(byte* group, int pair);
+        /// <summary>What multiplies each sum of two products before the int32 sums: 1, or integer scales per 16 values.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static virtual Vector512<short> PairWeights(byte* group, int pair) => Vector512.Create((short)1);
     }
 
     // Two 32-byte halves: a load and an insert (Vector512.Create inserts both halves).
@@ -155,7 +156,6 @@ internal static unsafe class BlockGroupDot
             var block = group + 2 * pair * Q8_0Block.Bytes;
             return Join((sbyte*)block + 2, (sbyte*)block + Q8_0Block.Bytes + 2).AsByte();
         }
-        public static Vector512<short> PairWeights(byte* group, int pair) => Vector512.Create((short)1);
     }
 
     internal struct Q4_0 : IBlockGroup
@@ -173,7 +173,6 @@ internal static unsafe class BlockGroupDot
             var block = group + 2 * pair * Q4_0Block.Bytes;
             return Nibbles(block + 2, block + Q4_0Block.Bytes + 2);
         }
-        public static Vector512<short> PairWeights(byte* group, int pair) => Vector512.Create((short)1);
     }
 
     internal struct Q4_1 : IBlockGroup
@@ -187,7 +186,6 @@ internal static unsafe class BlockGroupDot
             var block = group + 2 * pair * Q4_1Block.Bytes;
             return Nibbles(block + 4, block + Q4_1Block.Bytes + 4);
         }
-        public static Vector512<short> PairWeights(byte* group, int pair) => Vector512.Create((short)1);
     }
 
     internal struct Q5_0 : IBlockGroup
@@ -201,7 +199,6 @@ internal static unsafe class BlockGroupDot
             return new(d, d * -16);
         }
         public static Vector512<byte> Values(byte* group, int pair) => FifthBitValues(group + 2 * pair * Q5_0Block.Bytes, 2, 6, Q5_0Block.Bytes);
-        public static Vector512<short> PairWeights(byte* group, int pair) => Vector512.Create((short)1);
     }
 
     internal struct Q5_1 : IBlockGroup
@@ -211,7 +208,6 @@ internal static unsafe class BlockGroupDot
         public static bool HasOffset => true;
         public static BlockScales Scales(byte* group) => new(HalfScales(group, Q5_1Block.Bytes), Mins(group, Q5_1Block.Bytes));
         public static Vector512<byte> Values(byte* group, int pair) => FifthBitValues(group + 2 * pair * Q5_1Block.Bytes, 4, 8, Q5_1Block.Bytes);
-        public static Vector512<short> PairWeights(byte* group, int pair) => Vector512.Create((short)1);
     }
 
     // The K-quants: a super-block is a group.
@@ -226,8 +222,6 @@ internal static unsafe class BlockGroupDot
         public static BlockScales Scales(byte* group) => AffineScales(group);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<byte> Values(byte* group, int pair) => SplitNibbles(group + 16 + 32 * pair);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<short> PairWeights(byte* group, int pair) => Vector512.Create((short)1);
     }
 
     /// <summary>Q5_K: Q4_K's layout with 32 bytes of fifth bits at byte 16 (bit b of byte l: element l of block b).</summary>
@@ -247,8 +241,6 @@ internal static unsafe class BlockGroupDot
             var fifth = (Avx512BW.ShiftRightLogicalVariable(bits, shifts).AsByte() & Vector512.Create((byte)1)).AsUInt16() << 4;
             return SplitNibbles(group + 48 + 32 * pair) | fifth.AsByte();
         }
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<short> PairWeights(byte* group, int pair) => Vector512.Create((short)1);
     }
 
     /// <summary>
