@@ -138,11 +138,25 @@ internal static unsafe class BlockGroupDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Mins(byte* group, int stride) => HalfDot.F16.Widen(Halves(group + 2, stride));
 
-    // The F16 bits at p, p + stride, …, p + 7·stride (the scales or mins of a group of blocks).
+    // The F16 bits at p, p + stride, …, p + 7·stride (the scales or mins of a group of blocks). Where they all lie in
+    // the first 128 bytes (Q4_0's scales), one byte permute of two loads picks them (AVX-512 VBMI: Q4_0 in cache on one
+    // thread 38 → 44 GFLOP/s); otherwise eight loads, element by element (two permutes for Q8_0's gained nothing).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<uint> Halves(byte* p, int stride) => Vector256.Create(
-        (uint)*(ushort*)p, *(ushort*)(p + stride), *(ushort*)(p + 2 * stride), *(ushort*)(p + 3 * stride),
-        *(ushort*)(p + 4 * stride), *(ushort*)(p + 5 * stride), *(ushort*)(p + 6 * stride), *(ushort*)(p + 7 * stride));
+    static Vector256<uint> Halves(byte* p, int stride)
+    {
+        if (Avx512Vbmi.IsSupported && 7 * stride + 2 <= 2 * Vector512<byte>.Count)
+        {
+            var indices = Vector128.Create(
+                (byte)0, (byte)1, (byte)stride, (byte)(stride + 1), (byte)(2 * stride), (byte)(2 * stride + 1), (byte)(3 * stride), (byte)(3 * stride + 1),
+                (byte)(4 * stride), (byte)(4 * stride + 1), (byte)(5 * stride), (byte)(5 * stride + 1), (byte)(6 * stride), (byte)(6 * stride + 1),
+                (byte)(7 * stride), (byte)(7 * stride + 1)).ToVector256().ToVector512();
+            var picked = Avx512Vbmi.PermuteVar64x8x2(Vector512.Load(p), indices, Vector512.Load(p + Vector512<byte>.Count));
+            return Avx2.ConvertToVector256Int32(picked.GetLower().GetLower().AsUInt16()).AsUInt32();
+        }
+        return Vector256.Create(
+            (uint)*(ushort*)p, *(ushort*)(p + stride), *(ushort*)(p + 2 * stride), *(ushort*)(p + 3 * stride),
+            *(ushort*)(p + 4 * stride), *(ushort*)(p + 5 * stride), *(ushort*)(p + 6 * stride), *(ushort*)(p + 7 * stride));
+    }
 
     // The 32-element types: eight blocks to a group, each with its own F16 scale (and Q4_1/Q5_1 an F16 min).
     internal struct Q8_0 : IBlockGroup
