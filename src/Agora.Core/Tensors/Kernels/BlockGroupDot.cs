@@ -10,8 +10,9 @@ namespace Agora.Tensors.Kernels;
 /// 32-element blocks (256 values) at a time: Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 eight blocks to a group, the K-quants
 /// (Q4_K, Q5_K, Q6_K) one super-block. The 256-bit kernels spend most of each block on scalar work — an F16 scale
 /// widened by bit arithmetic, multiplied and broadcast — which here is one vector for the group's eight blocks
-/// (loaded element by element — gathers are slow microcode on CPUs patched against Downfall — or unpacked from a
-/// super-block's packed scales, times the activation scales that <see cref="Int8Row"/> keeps contiguous), and two
+/// (loaded element by element — gathers are slow microcode on CPUs patched against Downfall — or picked by a byte
+/// permute, or unpacked from a super-block's packed scales; times the activation scales that <see cref="Int8Row"/>
+/// keeps contiguous), and two
 /// blocks share each 512-bit multiply. The integer sums are exact as there, so results differ from the 256-bit
 /// kernels only in float summation order. Callers of the 32-element types pass whole groups and run the rest of a
 /// row through their own path.
