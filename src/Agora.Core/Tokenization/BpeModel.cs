@@ -38,7 +38,7 @@ sealed class BpeModel
     public BpeOptions Options => _options;
 
     /// <summary>Builds the model; <paramref name="fail"/> must throw (it is given the problem).</summary>
-    public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, BpeOptions options,
+    public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<BpeMerge> merges, BpeOptions options,
         Func<string, Exception> fail)
     {
         _vocab = vocab;
@@ -58,15 +58,15 @@ sealed class BpeModel
         _merges = new MergeTable(merges.Count);
         _byRank = new (int, int, int)[merges.Count];
         string prefix = options.ContinuingSubwordPrefix;
-        // The merged token is looked up from a buffer: a string per merge (280k for Llama 3) was garbage the GC heap
-        // kept committed after loading.
+        // Symbols are looked up as spans and the merged token from a buffer: a string per merge (280k for Llama 3)
+        // was garbage the GC heap kept committed after loading.
         var buffer = new char[64];
         for (int rank = 0; rank < merges.Count; rank++)
         {
-            var (a, b) = merges[rank];
-            if (!vocab.TryGetValue(a, out var ia)) throw fail($"merge {rank} (\"{a}\" \"{b}\") names \"{a}\", which is not in the vocabulary");
-            if (!vocab.TryGetValue(b, out var ib)) throw fail($"merge {rank} (\"{a}\" \"{b}\") names \"{b}\", which is not in the vocabulary");
-            var tail = prefix.Length > 0 && b.StartsWith(prefix, StringComparison.Ordinal) ? b.AsSpan(prefix.Length) : b.AsSpan();
+            ReadOnlySpan<char> a = merges[rank].Left, b = merges[rank].Right;
+            if (!_vocabBySpan.TryGetValue(a, out var ia)) throw fail($"merge {rank} (\"{a}\" \"{b}\") names \"{a}\", which is not in the vocabulary");
+            if (!_vocabBySpan.TryGetValue(b, out var ib)) throw fail($"merge {rank} (\"{a}\" \"{b}\") names \"{b}\", which is not in the vocabulary");
+            var tail = prefix.Length > 0 && b.StartsWith(prefix, StringComparison.Ordinal) ? b[prefix.Length..] : b;
             if (buffer.Length < a.Length + tail.Length) buffer = new char[2 * (a.Length + tail.Length)];
             a.CopyTo(buffer);
             tail.CopyTo(buffer.AsSpan(a.Length));
@@ -84,7 +84,7 @@ sealed class BpeModel
     /// Ranked merges for a SentencePiece vocabulary that has scores instead of merges: every split of a token into
     /// two vocabulary tokens is a merge, ranked by the merged token's score (higher first), as llama.cpp's SPM does.
     /// </summary>
-    public static List<(string, string)> MergesFromScores(IReadOnlyList<string> vocab, IReadOnlyList<float> scores,
+    public static List<BpeMerge> MergesFromScores(IReadOnlyList<string> vocab, IReadOnlyList<float> scores,
         Func<int, bool>? mergeable = null)
     {
         var ids = new Dictionary<string, int>(vocab.Count);
@@ -102,7 +102,7 @@ sealed class BpeModel
             }
         }
         found.Sort((x, y) => x.Score != y.Score ? y.Score.CompareTo(x.Score) : x.Id.CompareTo(y.Id));
-        return found.ConvertAll(f => (f.A, f.B));
+        return found.ConvertAll(f => BpeMerge.Of(f.A, f.B));
     }
 
     /// <summary>Appends the ids of one piece. With <paramref name="byteLevel"/> the piece is raw text whose UTF-8

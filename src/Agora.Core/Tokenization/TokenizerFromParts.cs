@@ -34,7 +34,7 @@ public sealed partial class Tokenizer
         foreach (var t in added)
             if ((uint)t.Id >= (uint)tokens.Length) throw Fail($"added token \"{t.Content}\" has id {t.Id}, outside the vocabulary");
 
-        var merges = parts.Merges ?? (parts.Scores != null
+        var merges = parts.Merges?.Select(m => BpeMerge.Of(m.Left, m.Right)).ToList() ?? (parts.Scores != null
             ? BpeModel.MergesFromScores(tokens, parts.Scores, kinds == null ? null : id => kinds[id] == TokenKind.Normal)
             : []);
         bool spm = parts.Flavor == TokenizerFlavor.SentencePiece;

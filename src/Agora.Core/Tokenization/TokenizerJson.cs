@@ -134,7 +134,7 @@ sealed class TokenizerJson
         }
     }
 
-    record BpeParts(List<(string, string)> Merges, BpeOptions Options)
+    record BpeParts(List<BpeMerge> Merges, BpeOptions Options)
     {
         public string? UnkToken => Options.UnkToken;
     }
@@ -166,7 +166,7 @@ sealed class TokenizerJson
             ids[id] = true;
         }
 
-        var merges = new List<(string, string)>();
+        var merges = new List<BpeMerge>();
         if (Optional(model, "merges") is { } mergesEl)
         {
             if (mergesEl.ValueKind != JsonValueKind.Array) throw Fail("model.merges is not a list");
@@ -175,12 +175,13 @@ sealed class TokenizerJson
             {
                 if (m.ValueKind == JsonValueKind.String)
                 {
-                    var parts = m.GetString()!.Split(' ');
-                    if (parts.Length != 2) throw Fail($"model.merges[{i}]: \"{m.GetString()}\" is not two tokens separated by one space");
-                    merges.Add((parts[0], parts[1]));
+                    string line = m.GetString()!;
+                    int space = line.IndexOf(' ');
+                    if (space < 0 || line.IndexOf(' ', space + 1) >= 0) throw Fail($"model.merges[{i}]: \"{line}\" is not two tokens separated by one space");
+                    merges.Add(new BpeMerge(line, space));
                 }
                 else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
-                    merges.Add((String(m[0], $"model.merges[{i}][0]"), String(m[1], $"model.merges[{i}][1]")));
+                    merges.Add(BpeMerge.Of(String(m[0], $"model.merges[{i}][0]"), String(m[1], $"model.merges[{i}][1]")));
                 else throw Fail($"model.merges[{i}] is neither \"a b\" nor [\"a\", \"b\"]");
                 i++;
             }

@@ -36,7 +36,7 @@ public sealed class GgufTokenizer : ITokenizer, IChunkDecoder
     public bool AddEos => Settings.AddEos;
 
     internal GgufTokenizer(string path, string[] tokens, float[] scores, TokenAttributes[] attrs, Dictionary<string, int> ids,
-        List<(string, string)>? merges, GgufSpecialTokens special, GgufTokenizerSettings settings)
+        List<BpeMerge>? merges, GgufSpecialTokens special, GgufTokenizerSettings settings)
     {
         Path = path;
         this.tokens = tokens;

@@ -81,17 +81,17 @@ public static class GgufTokenizerLoader
                 throw Bad($"tokenizer.ggml.tokens: duplicate token \"{tokens[i]}\" at ids {ids[tokens[i]]} and {i}");
         }
 
-        List<(string, string)>? merges = null;
+        List<BpeMerge>? merges = null;
         if (!spm)
         {
             if (!Has("merges")) throw Bad("tokenizer.ggml.merges is missing (a 'gpt2' vocabulary needs its merges)");
             string[] lines = file.GetStringArray(Prefix + "merges");
-            merges = new List<(string, string)>(lines.Length);
+            merges = new List<BpeMerge>(lines.Length);
             for (int i = 0; i < lines.Length; i++)
             {
                 int space = lines[i].IndexOf(' ', 1 < lines[i].Length ? 1 : 0);
                 if (space <= 0) throw Bad($"tokenizer.ggml.merges[{i}] \"{lines[i]}\" is not two symbols separated by a space");
-                merges.Add((lines[i][..space], lines[i][(space + 1)..]));
+                merges.Add(new BpeMerge(lines[i], space));
             }
         }
 
