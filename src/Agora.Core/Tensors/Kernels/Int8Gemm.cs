@@ -113,14 +113,10 @@ internal static unsafe class Int8Gemm
             var block = (Q8_0Block*)row + b;
             return (Vector256.Widen(Vector256.Load(block->Qs)), ElementConversion.HalfToSingle(block->D));
         }
-        // Q6_K: block j of a super-block is in half j / 4, its low nibbles (k = j % 4 below 2) or high, at byte 32·(k % 2)
-        // of the half's 64 of ql; its two high bits are pair k of the half's 32 bytes of qh; scales 2j and 2j + 1.
+        // Q6_K: q − 32 of block j of its super-block, each 16 values times their scale (2j, then 2j + 1).
         var super = (Q6_KBlock*)row + b / 8;
-        int j = b % 8, half = j / 4, k = j % 4;
-        var packed = Vector256.Load(super->Ql + 64 * half + 32 * (k % 2));
-        var low = (k < 2 ? packed : Vector256.ShiftRightLogical(packed.AsUInt16(), 4).AsByte()) & Vector256.Create((byte)0x0F);
-        var high = Vector256.ShiftRightLogical(Vector256.Load(super->Qh + 32 * half).AsUInt16(), 2 * k).AsByte() & Vector256.Create((byte)3);
-        var (first, second) = Vector256.Widen(((low | Vector256.ShiftLeft(high, 4)) - Vector256.Create((byte)32)).AsSByte());
+        int j = b % 8;
+        var (first, second) = Vector256.Widen((QuantizedDot.Q6_KValues(super, j) - Vector256.Create((byte)32)).AsSByte());
         return ((first * super->Scales[2 * j], second * super->Scales[2 * j + 1]), ElementConversion.HalfToSingle(super->D));
     }
 

@@ -155,17 +155,8 @@ internal static unsafe class QuantizedDot
             for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, a += 4)
             {
                 if (vector)
-                {
-                    var first = Vector256.Load(ql);
-                    var second = Vector256.Load(ql + 32);
-                    var highs = Vector256.Load(qh).AsUInt16();
-                    var nibble = Vector256.Create((byte)0x0F);
-                    var pair = Vector256.Create((byte)0x30);
-                    acc = AccumulateSigned(first & nibble | (highs << 4).AsByte() & pair, a, d, sc, acc);
-                    acc = AccumulateSigned(second & nibble | (highs << 2).AsByte() & pair, a + 1, d, sc + 2, acc);
-                    acc = AccumulateSigned((first.AsUInt16() >> 4).AsByte() & nibble | highs.AsByte() & pair, a + 2, d, sc + 4, acc);
-                    acc = AccumulateSigned((second.AsUInt16() >> 4).AsByte() & nibble | (highs >> 2).AsByte() & pair, a + 3, d, sc + 6, acc);
-                }
+                    for (int k = 0; k < 4; k++)
+                        acc = AccumulateSigned(Q6_KValues(w, 4 * half + k), a + k, d, sc + 2 * k, acc);
                 else
                     for (int k = 0; k < 4; k++)
                     {
@@ -211,6 +202,21 @@ internal static unsafe class QuantizedDot
         float scale = d * a->D;
         var scales = Vector256.Create(Vector128.Create(scale * sc[0]), Vector128.Create(scale * sc[1]));
         return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums), scales, acc);
+    }
+
+    /// <summary>
+    /// The 32 values q (0..63, before the − 32) of block <paramref name="j"/> of a Q6_K super-block: in half j / 4,
+    /// the low nibbles (k = j % 4 below 2) or the high ones of the 32 bytes at 32·(k % 2) of the half's ql, and bit
+    /// pair k of the half's qh.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<byte> Q6_KValues(Q6_KBlock* super, int j)
+    {
+        int half = j / 4, k = j % 4;
+        var packed = Vector256.Load(super->Ql + 64 * half + 32 * (k % 2));
+        var low = (k < 2 ? packed : Vector256.ShiftRightLogical(packed.AsUInt16(), 4).AsByte()) & Vector256.Create((byte)0x0F);
+        var high = Vector256.ShiftRightLogical(Vector256.Load(super->Qh + 32 * half).AsUInt16(), 2 * k).AsByte() & Vector256.Create((byte)3);
+        return low | Vector256.ShiftLeft(high, 4);
     }
 
     /// <summary>The 32 nibbles of a Q4-layout block as bytes: elements 0..15 (low nibbles), then 16..31 (high).</summary>
