@@ -195,11 +195,11 @@ public sealed class ChatTemplate
         var tokens = new Dictionary<string, string>();
         if (gguf.TryGetValue("tokenizer.ggml.tokens", out _))
         {
-            var vocabulary = gguf.GetStringArray("tokenizer.ggml.tokens");
+            var vocabulary = gguf.GetStrings("tokenizer.ggml.tokens");
             foreach (var (key, name) in new[] { ("tokenizer.ggml.bos_token_id", "bos_token"), ("tokenizer.ggml.eos_token_id", "eos_token") })
             {
-                if (gguf.TryGetValue(key, out _) && gguf.GetInt64(key) is var id && id >= 0 && id < vocabulary.Length)
-                    tokens[name] = vocabulary[id];
+                if (gguf.TryGetValue(key, out _) && gguf.GetInt64(key) is var id && id >= 0 && id < vocabulary.Count)
+                    tokens[name] = vocabulary[(int)id];
             }
         }
         return Parse(source, $"{gguf.Path}:tokenizer.chat_template").With(tokens);

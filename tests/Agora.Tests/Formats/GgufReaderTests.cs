@@ -250,6 +250,11 @@ public class GgufReaderTests
         Assert.Equal(["a\uFFFDb", "c"], withArray.GetStringArray("k"));
         Assert.Equal(arrayFile, GgufWriter.From(withArray).ToBytes());
         Assert.False(withArray.Metadata["k"].Equals(GgufValue.StringArray(["a\uFFFDb", "c"])));
+        // Taken apart into items and put together again, the array keeps the bytes.
+        var items = withArray.Metadata["k"].AsArray();
+        Assert.Equal(payload[8..], items[0].InvalidUtf8);
+        Assert.Null(items[1].InvalidUtf8);
+        Assert.Equal(withArray.Metadata["k"], GgufValue.Array(GgufValueType.String, items));
     }
 
     [Fact]

@@ -97,6 +97,8 @@ public sealed unsafe class GgufFile : IDisposable
     public double GetDouble(string key) => Get(key, v => v.AsDouble());
     public bool GetBool(string key) => Get(key, v => v.AsBool());
     public string[] GetStringArray(string key) => Get(key, v => v.AsStringArray());
+    /// <summary>An array of strings as held, for reading a few items of a big one.</summary>
+    internal GgufStrings GetStrings(string key) => Get(key, v => v.Strings);
     public float[] GetFloat32Array(string key) => Get(key, v => v.AsFloat32Array());
     public int[] GetInt32Array(string key) => Get(key, v => v.AsInt32Array());
 

@@ -226,16 +226,29 @@ internal sealed unsafe class GgufParser
         return GgufValue.TypedArray(elementType, items);
     }
 
+    /// <summary>The items' bytes are copied end to end in a second pass, once the first has checked every length.</summary>
     GgufValue ReadStringArray(int n)
     {
-        var texts = new string[n];
-        byte[]?[]? invalid = null;
+        long first = _pos;
+        var ends = new int[n];
+        long total = 0;
         for (int i = 0; i < n; i++)
         {
-            texts[i] = ReadString(out var bytes);
-            if (bytes != null) (invalid ??= new byte[]?[n])[i] = bytes;
+            long at = _pos;
+            total += ReadStringBytes().Length;
+            if (total > System.Array.MaxLength)
+                throw Error($"the array's strings hold more than {System.Array.MaxLength} bytes of text, too many for Agora", at);
+            ends[i] = (int)total;
         }
-        return GgufValue.TypedArray(GgufValueType.String, texts, invalid);
+        var bytes = new byte[total];
+        long from = first;
+        for (int i = 0, start = 0; i < n; start = ends[i++])
+        {
+            from += sizeof(ulong);
+            new ReadOnlySpan<byte>(_data + from, ends[i] - start).CopyTo(bytes.AsSpan(start));
+            from += ends[i] - start;
+        }
+        return GgufValue.StringArray(new GgufStrings(bytes, ends));
     }
 
     /// <summary>Bytes a value of this type takes at least in the file (exactly, for scalars).</summary>
@@ -290,15 +303,21 @@ internal sealed unsafe class GgufParser
     /// </summary>
     string ReadString(out byte[]? invalidUtf8)
     {
+        var bytes = ReadStringBytes();
+        invalidUtf8 = Utf8.IsValid(bytes) ? null : bytes.ToArray();
+        return Encoding.UTF8.GetString(bytes);
+    }
+
+    /// <summary>A string's bytes, in place.</summary>
+    ReadOnlySpan<byte> ReadStringBytes()
+    {
         long at = _pos;
         ulong length = ReadUInt64();
         if (length > (ulong)(_length - _pos))
             throw Error($"a string of {length} bytes runs past the end of the file ({_length} bytes)", at);
         if (length > int.MaxValue)
             throw Error($"a string of {length} bytes is too long", at);
-        var bytes = new ReadOnlySpan<byte>(Advance((long)length), (int)length);
-        invalidUtf8 = Utf8.IsValid(bytes) ? null : bytes.ToArray();
-        return Encoding.UTF8.GetString(bytes);
+        return new ReadOnlySpan<byte>(Advance((long)length), (int)length);
     }
 
     uint ReadUInt32() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));

@@ -1,28 +1,30 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Unicode;
 
 namespace Agora.Formats.Gguf;
 
 /// <summary>
 /// One GGUF metadata value: a scalar, a string or an array (arrays may nest).
-/// Arrays of scalars and strings are held as one typed .NET array, not one object per element,
-/// because vocabularies carry hundreds of thousands of entries.
+/// Arrays of scalars are held as one typed .NET array and arrays of strings as their UTF-8 bytes
+/// (<see cref="GgufStrings"/>), not one object per element, because vocabularies carry hundreds of thousands of entries.
 /// </summary>
 public sealed class GgufValue : IEquatable<GgufValue>
 {
     // Scalars keep their raw little-endian bits (sign-extended for signed types); strings and arrays use _object.
     readonly ulong _bits;
     readonly object? _object;
-    // The file's bytes of strings that were not valid UTF-8 (their text holds U+FFFD), kept so that writing back
-    // loses nothing: byte[] for a string, byte[]?[] (null where valid) for an array of strings; null when all were valid.
-    readonly object? _invalidUtf8;
+    // The file's bytes of a string that was not valid UTF-8 (its text holds U+FFFD), kept so that writing back loses
+    // nothing; null when valid. (Arrays of strings keep their bytes anyway.)
+    readonly byte[]? _invalidUtf8;
 
     public GgufValueType Type { get; }
 
     /// <summary>The element type of an array (<see cref="GgufValueType.Array"/> for arrays of arrays); meaningless otherwise.</summary>
     public GgufValueType ElementType { get; }
 
-    GgufValue(GgufValueType type, ulong bits, object? obj = null, GgufValueType elementType = default, object? invalidUtf8 = null)
+    GgufValue(GgufValueType type, ulong bits, object? obj = null, GgufValueType elementType = default, byte[]? invalidUtf8 = null)
     {
         Type = type;
         _bits = bits;
@@ -49,7 +51,10 @@ public sealed class GgufValue : IEquatable<GgufValue>
     /// <summary>A string read from a file; <paramref name="invalidUtf8"/> holds its bytes when they were not valid UTF-8.</summary>
     internal static GgufValue String(string text, byte[]? invalidUtf8) => new(GgufValueType.String, 0, text, invalidUtf8: invalidUtf8);
 
-    public static GgufValue StringArray(IEnumerable<string> items) => TypedArray(GgufValueType.String, items.ToArray());
+    public static GgufValue StringArray(IEnumerable<string> items) => StringArray(GgufStrings.Of(items.ToArray()));
+
+    /// <summary>An array of strings held as their bytes.</summary>
+    internal static GgufValue StringArray(GgufStrings items) => new(GgufValueType.Array, 0, items, GgufValueType.String);
     public static GgufValue Float32Array(IEnumerable<float> items) => TypedArray(GgufValueType.Float32, items.ToArray());
     public static GgufValue Int32Array(IEnumerable<int> items) => TypedArray(GgufValueType.Int32, items.ToArray());
 
@@ -73,22 +78,21 @@ public sealed class GgufValue : IEquatable<GgufValue>
             GgufValueType.Float32 => TypedArray(elementType, list.Select(v => BitConverter.UInt32BitsToSingle((uint)v._bits)).ToArray()),
             GgufValueType.Float64 => TypedArray(elementType, list.Select(v => BitConverter.UInt64BitsToDouble(v._bits)).ToArray()),
             GgufValueType.Bool => TypedArray(elementType, list.Select(v => v._bits != 0).ToArray()),
-            GgufValueType.String => TypedArray(elementType, list.Select(v => (string)v._object!).ToArray(),
-                list.Any(v => v._invalidUtf8 != null) ? list.Select(v => (byte[]?)v._invalidUtf8).ToArray() : null),
+            GgufValueType.String => StringArray(GgufStrings.Of(list.Length, i => list[i]._invalidUtf8 ?? Encoding.UTF8.GetBytes((string)list[i]._object!))),
             GgufValueType.Array => TypedArray(elementType, list),
             _ => throw new ArgumentOutOfRangeException(nameof(elementType), $"unknown GGUF value type {(uint)elementType}"),
         };
     }
 
     /// <summary>
-    /// The one place an array value is made: <paramref name="items"/> is the .NET array type that
+    /// The one place an array of anything but strings is made: <paramref name="items"/> is the .NET array type that
     /// <see cref="ClrElementType"/> gives for <paramref name="elementType"/>; it is kept, not copied.
     /// </summary>
-    internal static GgufValue TypedArray(GgufValueType elementType, System.Array items, byte[]?[]? invalidUtf8 = null)
+    internal static GgufValue TypedArray(GgufValueType elementType, System.Array items)
     {
-        if (items.GetType().GetElementType() != ClrElementType(elementType))
+        if (elementType == GgufValueType.String || items.GetType().GetElementType() != ClrElementType(elementType))
             throw new ArgumentException($"a GGUF array of {Name(elementType)} is not held as {items.GetType().Name}");
-        return new GgufValue(GgufValueType.Array, 0, items, elementType, invalidUtf8);
+        return new GgufValue(GgufValueType.Array, 0, items, elementType);
     }
 
     internal static Type ClrElementType(GgufValueType type) => type switch
@@ -98,8 +102,7 @@ public sealed class GgufValue : IEquatable<GgufValue>
         GgufValueType.UInt32 => typeof(uint), GgufValueType.Int32 => typeof(int),
         GgufValueType.UInt64 => typeof(ulong), GgufValueType.Int64 => typeof(long),
         GgufValueType.Float32 => typeof(float), GgufValueType.Float64 => typeof(double),
-        GgufValueType.Bool => typeof(bool), GgufValueType.String => typeof(string),
-        GgufValueType.Array => typeof(GgufValue),
+        GgufValueType.Bool => typeof(bool), GgufValueType.Array => typeof(GgufValue),
         _ => throw new ArgumentOutOfRangeException(nameof(type), $"unknown GGUF value type {(uint)type}"),
     };
 
@@ -112,7 +115,12 @@ public sealed class GgufValue : IEquatable<GgufValue>
     public bool IsNumber => IsInteger || Type is GgufValueType.Float32 or GgufValueType.Float64;
 
     /// <summary>Elements of an array value.</summary>
-    public int Count => Type == GgufValueType.Array ? ((System.Array)_object!).Length : throw WrongType("an array");
+    public int Count => _object switch
+    {
+        GgufStrings strings => strings.Count,
+        System.Array array when Type == GgufValueType.Array => array.Length,
+        _ => throw WrongType("an array"),
+    };
 
     public string AsString() => Type == GgufValueType.String ? (string)_object! : throw WrongType("a string");
 
@@ -162,19 +170,22 @@ public sealed class GgufValue : IEquatable<GgufValue>
             float[] a => System.Array.ConvertAll(a, Float32),
             double[] a => System.Array.ConvertAll(a, Float64),
             bool[] a => System.Array.ConvertAll(a, Bool),
-            string[] a => a.Select((text, i) => String(text, InvalidUtf8At(i))).ToArray(),
+            GgufStrings a => Enumerable.Range(0, a.Count).Select(i => String(a[i], Utf8.IsValid(a.Utf8(i)) ? null : a.Utf8(i).ToArray())).ToArray(),
             _ => throw new InvalidOperationException("unreachable: array storage"),
         };
     }
 
-    public string[] AsStringArray() => _object is string[] a ? (string[])a.Clone() : throw WrongType("an array of strings");
+    public string[] AsStringArray() => Strings.ToArray();
+
+    /// <summary>The items of an array of strings, as held (for the writer and for readers of big arrays).</summary>
+    internal GgufStrings Strings => _object as GgufStrings ?? throw WrongType("an array of strings");
 
     public float[] AsFloat32Array() => _object is float[] a ? (float[])a.Clone() : throw WrongType("an array of float32");
 
     /// <summary>An array of any integer type whose values all fit in int32.</summary>
     public int[] AsInt32Array()
     {
-        if (Type != GgufValueType.Array || _object is GgufValue[] or float[] or double[] or bool[] or string[])
+        if (Type != GgufValueType.Array || _object is GgufValue[] or float[] or double[] or bool[] or GgufStrings)
             throw WrongType("an array of integers");
         if (_object is int[] ints) return (int[])ints.Clone();
         var source = (System.Array)_object!;
@@ -189,16 +200,13 @@ public sealed class GgufValue : IEquatable<GgufValue>
         return result;
     }
 
-    /// <summary>The stored array without copying, for the writer and for readers of big arrays.</summary>
-    internal System.Array RawArray => Type == GgufValueType.Array ? (System.Array)_object! : throw WrongType("an array");
+    /// <summary>The stored array of anything but strings (<see cref="Strings"/>) without copying, for the writer.</summary>
+    internal System.Array RawArray => _object as System.Array is { } array && Type == GgufValueType.Array ? array : throw WrongType("an array of scalars or arrays");
 
     internal ulong RawBits => _bits;
 
     /// <summary>The file's bytes of a string that was not valid UTF-8, else null.</summary>
-    internal byte[]? InvalidUtf8 => _invalidUtf8 as byte[];
-
-    /// <summary>The same for element <paramref name="i"/> of an array of strings.</summary>
-    internal byte[]? InvalidUtf8At(int i) => (_invalidUtf8 as byte[]?[])?[i];
+    internal byte[]? InvalidUtf8 => _invalidUtf8;
 
     // ---- equality and display ----
 
@@ -206,14 +214,14 @@ public sealed class GgufValue : IEquatable<GgufValue>
     public bool Equals(GgufValue? other)
     {
         if (other is null || other.Type != Type) return false;
-        if (!SameInvalidUtf8(_invalidUtf8, other._invalidUtf8)) return false;
+        if (!_invalidUtf8.AsSpan().SequenceEqual(other._invalidUtf8)) return false;
         if (Type == GgufValueType.String) return (string)_object! == (string)other._object!;
         if (Type != GgufValueType.Array) return _bits == other._bits;
         if (ElementType != other.ElementType) return false;
         return (_object, other._object) switch
         {
             (GgufValue[] a, GgufValue[] b) => a.AsSpan().SequenceEqual(b),
-            (string[] a, string[] b) => a.AsSpan().SequenceEqual(b),
+            (GgufStrings a, GgufStrings b) => a.Equals(b),
             (bool[] a, bool[] b) => a.AsSpan().SequenceEqual(b),
             (float[] a, float[] b) => MemoryMarshal.AsBytes(a.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(b.AsSpan())),
             (double[] a, double[] b) => MemoryMarshal.AsBytes(a.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(b.AsSpan())),
@@ -221,14 +229,6 @@ public sealed class GgufValue : IEquatable<GgufValue>
             _ => false,
         };
     }
-
-    static bool SameInvalidUtf8(object? a, object? b) => (a, b) switch
-    {
-        (null, null) => true,
-        (byte[] x, byte[] y) => x.AsSpan().SequenceEqual(y),
-        (byte[]?[] x, byte[]?[] y) => x.Length == y.Length && x.Zip(y).All(p => SameInvalidUtf8(p.First, p.Second)),
-        _ => false,
-    };
 
     public override bool Equals(object? obj) => Equals(obj as GgufValue);
 

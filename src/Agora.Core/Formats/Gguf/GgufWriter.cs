@@ -231,8 +231,7 @@ public sealed unsafe class GgufWriter
         {
             if (invalidUtf8 != null)
             {
-                UInt64((ulong)invalidUtf8.Length);
-                stream.Write(invalidUtf8);
+                Utf8String(invalidUtf8);
                 return;
             }
             int n = Encoding.UTF8.GetByteCount(s);
@@ -241,6 +240,12 @@ public sealed unsafe class GgufWriter
             Encoding.UTF8.GetBytes(s, buffer);
             stream.Write(buffer, 0, n);
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        void Utf8String(ReadOnlySpan<byte> bytes)
+        {
+            UInt64((ulong)bytes.Length);
+            stream.Write(bytes);
         }
 
         public void Pad(long alignment)
@@ -271,14 +276,17 @@ public sealed unsafe class GgufWriter
 
         void Array(GgufValue value)
         {
-            var items = value.RawArray;
             UInt32((uint)value.ElementType);
-            UInt64((ulong)items.Length);
+            UInt64((ulong)value.Count);
+            if (value.ElementType == GgufValueType.String)
+            {
+                var strings = value.Strings;
+                for (int i = 0; i < strings.Count; i++) Utf8String(strings.Utf8(i));
+                return;
+            }
+            var items = value.RawArray;
             switch (items)
             {
-                case string[] strings:
-                    for (int i = 0; i < strings.Length; i++) String(strings[i], value.InvalidUtf8At(i));
-                    break;
                 case GgufValue[] arrays:
                     foreach (var a in arrays) Array(a);
                     break;
