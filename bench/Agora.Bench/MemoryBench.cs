@@ -1,9 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json.Nodes;
+using Agora.Formats.Gguf;
 using Agora.Inference;
 using Agora.Inference.Generation;
 using Agora.Inference.Sampling;
 using Agora.Tensors;
+using Agora.Tokenization.Gguf;
 
 namespace Agora.Bench;
 
@@ -15,6 +18,9 @@ namespace Agora.Bench;
 /// <item><c>memory MODEL.gguf [-p 128] [-n 64] [-c P+N]</c>: opens MODEL as <c>agora generate</c> does
 /// (<see cref="LanguageModel.Load"/>), prefills p seeded random token ids, generates up to n tokens greedily in a
 /// session of context c, and reports.</item>
+/// <item><c>memory --vocab tokenizer.json</c>: writes that byte-level BPE vocabulary (tokens and merges) as the
+/// metadata of a GGUF file and reports the managed memory its metadata and its tokenizer keep alive once loaded
+/// (a real vocabulary, where the synthetic models have a made-up one).</item>
 /// </list>
 /// Weights are memory-mapped, so resident memory should be the file's pages the passes touched, the KV cache and
 /// the runtime's own few tens of MB: never a second copy of any weight.
@@ -23,6 +29,7 @@ static class MemoryBench
 {
     public static int Run(string[] args)
     {
+        if (args.Length == 2 && args[0] == "--vocab") return Vocabulary(args[1]);
         string path;
         int prompt = 128, tokens = 64, context = 0;
         if (args.Length == 0 || double.TryParse(args[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _))
@@ -44,7 +51,7 @@ static class MemoryBench
                     case "-n": tokens = value; break;
                     case "-c": context = value; break;
                     default:
-                        Console.Error.WriteLine("usage: memory [GB] | memory MODEL.gguf [-p 128] [-n 64] [-c P+N]");
+                        Console.Error.WriteLine("usage: memory [GB] | memory MODEL.gguf [-p 128] [-n 64] [-c P+N] | memory --vocab tokenizer.json");
                         return 2;
                 }
             }
@@ -78,6 +85,38 @@ static class MemoryBench
             $"now {Status("RssFile") / 1e6:F1} MB mapped from files + {Status("RssAnon") / 1e6:F1} MB anonymous");
         Console.WriteLine($"target file + KV + 10% = {budget / 1e6:F1} MB: peak is {peak / (double)(fileBytes + kvBytes):P1} of file + KV, " +
             (peak <= budget ? "within" : "over") + " the target");
+        return 0;
+    }
+
+    static int Vocabulary(string tokenizerJson)
+    {
+        var json = JsonNode.Parse(File.ReadAllText(tokenizerJson))!["model"]!;
+        var tokens = json["vocab"]!.AsObject().OrderBy(p => (int)p.Value!).Select(p => p.Key).ToList();
+        // Merges are "left right" lines or [left, right] pairs, depending on the tokenizers library's version.
+        var merges = json["merges"]!.AsArray().Select(m => m is JsonArray pair ? $"{pair[0]} {pair[1]}" : (string)m!).ToList();
+        var writer = new GgufWriter();
+        writer.Add("general.architecture", GgufValue.String("llama"));
+        writer.Add("tokenizer.ggml.model", GgufValue.String("gpt2"));
+        writer.Add("tokenizer.ggml.pre", GgufValue.String("default"));
+        writer.Add("tokenizer.ggml.tokens", GgufValue.StringArray(tokens));
+        writer.Add("tokenizer.ggml.merges", GgufValue.StringArray(merges));
+        var path = Path.Combine(Path.GetTempPath(), $"agora-vocabulary-{Environment.ProcessId}.gguf");
+        File.WriteAllBytes(path, writer.ToBytes());
+        try
+        {
+            long start = GC.GetTotalMemory(forceFullCollection: true);
+            using var file = GgufFile.Open(path);
+            long metadata = GC.GetTotalMemory(true) - start;
+            var tokenizer = GgufTokenizerLoader.Load(file);
+            long both = GC.GetTotalMemory(true) - start;
+            Console.WriteLine($"{tokenizerJson}: {tokens.Count} tokens, {merges.Count} merges");
+            Console.WriteLine($"managed memory kept: GGUF metadata {metadata / 1e6:F1} MB, tokenizer {(both - metadata) / 1e6:F1} MB, together {both / 1e6:F1} MB");
+            GC.KeepAlive(tokenizer);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
         return 0;
     }
 
