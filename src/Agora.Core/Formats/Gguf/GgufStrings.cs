@@ -46,6 +46,9 @@ internal sealed class GgufStrings : IEquatable<GgufStrings>
 
     public string this[int i] => Encoding.UTF8.GetString(Utf8(i));
 
+    /// <summary>Item <paramref name="i"/>'s bytes when they are not valid UTF-8 (its text is not them), else null.</summary>
+    public byte[]? InvalidUtf8(int i) => System.Text.Unicode.Utf8.IsValid(Utf8(i)) ? null : Utf8(i).ToArray();
+
     public string[] ToArray()
     {
         var items = new string[Count];

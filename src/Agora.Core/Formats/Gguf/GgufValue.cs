@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
-using System.Text.Unicode;
 
 namespace Agora.Formats.Gguf;
 
@@ -170,7 +169,7 @@ public sealed class GgufValue : IEquatable<GgufValue>
             float[] a => System.Array.ConvertAll(a, Float32),
             double[] a => System.Array.ConvertAll(a, Float64),
             bool[] a => System.Array.ConvertAll(a, Bool),
-            GgufStrings a => Enumerable.Range(0, a.Count).Select(i => String(a[i], Utf8.IsValid(a.Utf8(i)) ? null : a.Utf8(i).ToArray())).ToArray(),
+            GgufStrings a => Enumerable.Range(0, a.Count).Select(i => String(a[i], a.InvalidUtf8(i))).ToArray(),
             _ => throw new InvalidOperationException("unreachable: array storage"),
         };
     }
@@ -201,7 +200,7 @@ public sealed class GgufValue : IEquatable<GgufValue>
     }
 
     /// <summary>The stored array of anything but strings (<see cref="Strings"/>) without copying, for the writer.</summary>
-    internal System.Array RawArray => _object as System.Array is { } array && Type == GgufValueType.Array ? array : throw WrongType("an array of scalars or arrays");
+    internal System.Array RawArray => _object is System.Array array && Type == GgufValueType.Array ? array : throw WrongType("an array of scalars or arrays");
 
     internal ulong RawBits => _bits;
 
